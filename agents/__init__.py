@@ -1,0 +1,1 @@
+"""Tuned recipes, one TOML file per (environment, algorithm); shipped as package data."""

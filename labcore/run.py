@@ -1,0 +1,191 @@
+"""The run object: one run directory with its config, TensorBoard events, checkpoints and Ctrl-C.
+
+Layout (see DESIGN.md): DIR/config.toml, DIR/events.out.tfevents.*, DIR/checkpoints/{last,best}.pt,
+DIR/eval.json. Checkpoints are plain dicts of tensors and Python values, written atomically
+(temp file + rename) and read back with `torch.load(..., weights_only=True)`, so a checkpoint
+from a stranger can never run code.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pickle
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from labcore.config import markdown_table
+from labcore.errors import UsageError
+
+FORMAT = "labcore-checkpoint"
+VERSION = 1
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA, then Apple MPS, then the CPU; an unavailable device is a `UsageError`."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown device {name!r}; choose from auto, cpu, cuda, cuda:N, mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu or auto")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UsageError(f"device {name!r} asked for, but MPS is not available here; use --device cpu or auto")
+    return device
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """The one seeding call: Python, NumPy and torch; returns the Generator the algorithm draws from."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    """Every random state a run draws from, as plain values and tensors."""
+    state = {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any], rng: np.random.Generator) -> None:
+    rng.bit_generator.state = state["numpy"]
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def default_run_dir(name: str, seed: int, root: str = "runs") -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(root) / f"{name}-s{seed}-{stamp}"
+    n = 1
+    while path.exists():  # two runs started in the same second
+        n += 1
+        path = Path(root) / f"{name}-s{seed}-{stamp}-{n}"
+    return path
+
+
+def check_new_run_dir(path: Path) -> None:
+    """A new run never writes into a directory that already holds something."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise UsageError(f"run directory {path} already exists; choose another --run-dir, or --resume {path}")
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temp file in the same directory, then rename over `path`."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], Path]:
+    """Load a checkpoint file, or a run directory's `checkpoints/last.pt`; returns (state, run_dir).
+
+    Anything that is not a readable lab checkpoint is a `UsageError`, and objects other than
+    tensors and plain values are refused (`weights_only=True`).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoints" / "last.pt"
+        if not path.exists():
+            raise UsageError(f"no checkpoint in run directory {path.parent.parent} (expected {path})")
+    if not path.exists():
+        raise UsageError(f"no such run directory or checkpoint: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights_only" in str(e) or "Weights only" in str(e):
+            raise UsageError(f"refused to load {path}: it holds objects other than tensors and plain values") from None
+        raise UsageError(f"{path} is not a readable checkpoint (truncated or corrupt)") from None
+    except Exception:  # a damaged file fails in many ways (EOFError, KeyError, BadZipFile, ...)
+        raise UsageError(f"{path} is not a readable checkpoint (truncated or corrupt)") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UsageError(f"{path} is a torch file but not a lab checkpoint")
+    run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    return state, run_dir
+
+
+class Run:
+    """One run directory: config.toml, TensorBoard writer, progress bar, checkpoints and Ctrl-C.
+
+    Ctrl-C sets `stop_requested`; the training loop checks it at a step boundary, saves a
+    checkpoint and exits with code 130. A second Ctrl-C interrupts at once.
+    """
+
+    def __init__(
+        self, run_dir: Path, config: dict[str, Any], *, total: int, start: int = 0, resume: bool = False,
+        desc: str = "train",
+    ):
+        self.dir = Path(run_dir)
+        self.resumed = resume
+        if not resume:
+            check_new_run_dir(self.dir)
+        (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        if not self.resumed:
+            with open(self.dir / "config.toml", "wb") as f:
+                tomli_w.dump(config, f)
+        # purge_step hides events an interrupted run wrote after its last checkpoint,
+        # so a resumed run's curves continue without a fold.
+        self.writer = SummaryWriter(str(self.dir), purge_step=start if self.resumed else None)
+        if not self.resumed:
+            self.writer.add_text("config", markdown_table(config), 0)
+        self.bar = tqdm(total=total, initial=start, desc=desc, unit="step", dynamic_ncols=True, disable=None,
+                        mininterval=0.5)
+        self.stop_requested = False
+        self._last_progress = start
+        self._start_time = time.perf_counter()
+        self._start_step = start
+        self._old_handler = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum, frame):
+        if self.stop_requested:  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.stop_requested = True
+
+    def fps(self, step: int) -> float:
+        return (step - self._start_step) / max(time.perf_counter() - self._start_time, 1e-9)
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        for key, value in metrics.items():
+            self.writer.add_scalar(key, value, step)
+
+    def progress(self, step: int, **postfix: float) -> None:
+        self.bar.update(step - self._last_progress)
+        self._last_progress = step
+        if postfix and not self.bar.disable:
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in postfix.items()}, refresh=False)
+
+    def save(self, state: dict[str, Any], name: str = "last") -> Path:
+        path = self.dir / "checkpoints" / f"{name}.pt"
+        atomic_save({"format": FORMAT, "version": VERSION, **state}, path)
+        return path
+
+    def write_json(self, name: str, data: dict[str, Any]) -> None:
+        tmp = self.dir / f".{name}.tmp"
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, self.dir / name)
+
+    def close(self) -> None:
+        signal.signal(signal.SIGINT, self._old_handler)
+        self.bar.close()
+        self.writer.close()

@@ -1,0 +1,5 @@
+import sys
+
+from rllab.cli import main
+
+sys.exit(main())

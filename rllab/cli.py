@@ -1,0 +1,241 @@
+"""`rllab`: train, evaluate and watch agents from the command line.
+
+    rllab train [RECIPE] [--algo A --env ENV_ID] [--steps N] [--seed S] [--run-dir DIR] [--device D] [key=value ...]
+    rllab train --resume RUN_DIR
+    rllab eval  RUN_DIR_OR_CHECKPOINT [--episodes 20] [--seed S] [--json]
+    rllab enjoy RUN_DIR_OR_CHECKPOINT [--episodes 1] [--out episode.gif]
+    rllab list
+
+Exit codes: 0 success, 1 the run failed (e.g. non-finite loss), 2 bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from labcore.config import build, describe, parse_overrides, read_toml
+from labcore.errors import TrainingError, UsageError, did_you_mean
+from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, resolve_device
+from rllab import dqn, recipes
+from rllab.evaluate import evaluate, summary
+
+DEFAULT_RECIPE = "cartpole-dqn"
+
+
+class Algo(NamedTuple):
+    config: type
+    train: Any
+    load_policy: Any
+    about: str
+
+
+ALGOS = {
+    "dqn": Algo(dqn.DQNConfig, dqn.train, dqn.load_policy, "Deep Q-Network (Double DQN, dueling): discrete actions"),
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (exit code 2) instead of usage + error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def config_help() -> str:
+    return "\n\n".join(f"{name} config keys (set in a recipe or as key=value):\n{describe(a.config)}"
+                       for name, a in ALGOS.items())
+
+
+def make_parser() -> Parser:
+    parser = Parser(prog="rllab", description="Train, evaluate and watch RL agents on Gymnasium environments.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    t = sub.add_parser(
+        "train", help="train an agent (no arguments: DQN on CartPole-v1)",
+        description="Train an agent. RECIPE is a name from `rllab list` or a TOML file; without one, "
+        "--algo/--env pick the tuned recipe for that pair if there is one, else the algorithm's defaults. "
+        "Later settings win: recipe < flags < key=value.",
+        epilog=config_help(), formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("items", nargs="*", metavar="[RECIPE] [key=value ...]",
+                   help=f"recipe name or .toml path (default {DEFAULT_RECIPE}), then config overrides")
+    t.add_argument("--algo", help=f"algorithm: {', '.join(ALGOS)}")
+    t.add_argument("--env", help="Gymnasium environment id, e.g. CartPole-v1, LunarLander-v3, ALE/Pong-v5")
+    t.add_argument("--steps", type=int, help="total environment steps")
+    t.add_argument("--seed", type=int, help="random seed")
+    t.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    t.add_argument("--run-dir", type=Path, help="run directory (default runs/<algo>-<env>-s<seed>-<time>)")
+    t.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run exactly where it stopped")
+
+    e = sub.add_parser("eval", help="evaluate a run's greedy policy",
+                       description="Evaluate the final greedy policy of a run (checkpoints/last.pt) or of a "
+                       "given checkpoint, on separately seeded environments; writes eval.json in the run dir.")
+    e.add_argument("run", type=Path, metavar="RUN_DIR_OR_CHECKPOINT")
+    e.add_argument("--episodes", type=int, default=20, help="episodes to average (default 20)")
+    e.add_argument("--seed", type=int, help="seed of the first episode (default: the run's seed + 10000)")
+    e.add_argument("--device", default="cpu", help="device for the policy (default cpu)")
+    e.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else")
+
+    j = sub.add_parser("enjoy", help="render episodes of a trained agent to a GIF")
+    j.add_argument("run", type=Path, metavar="RUN_DIR_OR_CHECKPOINT")
+    j.add_argument("--episodes", type=int, default=1, help="episodes to record (default 1)")
+    j.add_argument("--out", type=Path, help="GIF path (default RUN_DIR/episode.gif)")
+    j.add_argument("--seed", type=int, default=0, help="environment seed (default 0)")
+    j.add_argument("--fps", type=int, default=30, help="GIF frame rate (default 30)")
+    j.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+
+    sub.add_parser("list", help="list algorithms and recipes (with the scores they reach)")
+    return parser
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[str, Any]:
+    """Recipe < --flags < key=value, checked against the algorithm's config dataclass."""
+    names = [i for i in args.items if "=" not in i]
+    overrides = parse_overrides([i for i in args.items if "=" in i])
+    if len(names) > 1:
+        raise UsageError(f"expected at most one recipe, got {', '.join(names)}")
+    if args.algo and args.algo not in ALGOS:
+        choices = ", ".join(ALGOS)
+        raise UsageError(f"unknown algorithm {args.algo!r}{did_you_mean(args.algo, ALGOS)}; choose from {choices}")
+    recipe = names[0] if names else None
+    if recipe is None and (args.algo or args.env):
+        algo = args.algo or "dqn"
+        recipe = recipes.matching(algo, args.env or ALGOS[algo].config.env)
+        if recipe:
+            print(f"using the tuned recipe {recipe!r} for {algo} on {args.env}", file=sys.stderr)
+    elif recipe is None:
+        recipe = DEFAULT_RECIPE
+    values: dict[str, Any] = {}
+    algo = args.algo or "dqn"
+    if recipe:
+        algo, values, _ = recipes.load(recipe)
+        if args.algo and args.algo != algo:
+            raise UsageError(f"recipe {recipe!r} is for {algo}, not {args.algo}")
+        if algo not in ALGOS:
+            raise UsageError(f"recipe {recipe!r} names unknown algorithm {algo!r}; choose from {', '.join(ALGOS)}")
+    flags = {"env": args.env, "steps": args.steps, "seed": args.seed, "device": args.device}
+    values.update({k: v for k, v in flags.items() if v is not None})
+    values.update(overrides)
+    return algo, build(ALGOS[algo].config, values)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume:
+        if args.items or any(v is not None for v in (args.algo, args.env, args.steps, args.seed, args.run_dir)):
+            raise UsageError("--resume continues a run with its stored config; pass no recipe, flags or overrides")
+        state, run_dir = load_checkpoint(args.resume)
+        algo = state["algo"]
+        values = read_toml(run_dir / "config.toml")
+        if args.device:
+            values["device"] = args.device
+        cfg = build(ALGOS[algo].config, values)
+    else:
+        algo, cfg = resolve_config(args)
+        run_dir = args.run_dir or default_run_dir(f"{algo}-{cfg.env.replace('/', '-')}", cfg.seed)
+        check_new_run_dir(run_dir)
+        resolve_device(cfg.device)
+        state = None
+    status = ALGOS[algo].train(cfg, run_dir, state)
+    if status == "interrupted":
+        print(f"interrupted; checkpoint saved. Continue with: rllab train --resume {run_dir}", file=sys.stderr)
+        return 130
+    result = json.loads((run_dir / "eval.json").read_text())
+    print(f"run directory: {run_dir}")
+    print(f"final greedy policy: {result['mean_return']:.1f} ± {result['std_return']:.1f} "
+          f"over {result['episodes']} episodes")
+    return 0
+
+
+def load_run(path: Path, device: str = "cpu"):
+    state, run_dir = load_checkpoint(path)
+    algo = state.get("algo")
+    if algo not in ALGOS:
+        raise UsageError(f"{path} holds an unknown algorithm {algo!r}")
+    cfg = build(ALGOS[algo].config, state["config"])
+    return ALGOS[algo].load_policy(state, cfg, resolve_device(device)), cfg, run_dir
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if args.episodes <= 0:
+        raise UsageError(f"--episodes must be positive, not {args.episodes}")
+    policy, cfg, run_dir = load_run(args.run, args.device)
+    seed = cfg.seed + 10_000 if args.seed is None else args.seed
+    result = summary(evaluate(policy, cfg.env, args.episodes, seed))
+    if (run_dir / "config.toml").exists():
+        (run_dir / "eval.json").write_text(json.dumps({**result, "checkpoint": str(args.run)}, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{cfg.env}: {result['mean_return']:.2f} ± {result['std_return']:.2f} over {args.episodes} episodes")
+    return 0
+
+
+def cmd_enjoy(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from rllab.envs import make_env
+
+    if args.episodes <= 0:
+        raise UsageError(f"--episodes must be positive, not {args.episodes}")
+    policy, cfg, run_dir = load_run(args.run)
+    out = args.out or run_dir / "episode.gif"
+    if out.suffix.lower() != ".gif":
+        raise UsageError(f"--out must end in .gif, not {out}")
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} already exists; pass --force to overwrite it or choose another --out")
+    env = make_env(cfg.env, training=False, render_mode="rgb_array")
+    frames, returns = [], []
+    for episode in range(args.episodes):
+        obs, _ = env.reset(seed=args.seed + episode)
+        frames.append(env.render())
+        done, total = False, 0.0
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(int(policy(obs[None])[0]))
+            frames.append(env.render())
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(out, save_all=True, append_images=images[1:], duration=max(1, 1000 // args.fps), loop=0)
+    print(f"wrote {out}: {len(frames)} frames, returns {', '.join(f'{r:.1f}' for r in returns)}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    print("algorithms:")
+    for name, a in ALGOS.items():
+        print(f"  {name:10s} {a.about}")
+    print("recipes (rllab train NAME):")
+    for name in recipes.available():
+        algo, values, result = recipes.load(name)
+        score = result.get("score", "not measured")
+        print(f"  {name:24s} {algo:6s} {values.get('env', ''):22s} {values.get('steps', '')!s:>9} steps  {score}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = make_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or a one-line argparse error (2)
+        return int(e.code or 0)
+    commands = {"train": cmd_train, "eval": cmd_eval, "enjoy": cmd_enjoy, "list": cmd_list}
+    try:
+        return commands[args.command](args)
+    except UsageError as e:
+        print(f"rllab {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except TrainingError as e:
+        print(f"rllab {args.command}: error: {e}; the last good checkpoint is kept", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

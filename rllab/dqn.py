@@ -1,0 +1,301 @@
+"""Deep Q-Network (Mnih et al. 2015), with Double DQN (van Hasselt et al. 2016) and a dueling head
+(Wang et al. 2016) as options.
+
+    y = r + γ · (1 − terminated) · Q_target(s', argmax_a' Q(s', a'))     (Double DQN; plain DQN: max_a')
+    L(θ) = E_(s,a,r,s')~D [ huber(Q_θ(s, a) − y) ]
+
+ε-greedy acting with a linearly decaying ε, a uniform replay buffer, and a target network updated by
+hard copy (τ = 1) or Polyak averaging every `target_update_interval` environment steps.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from labcore.config import check, to_dict
+from labcore.errors import TrainingError
+from labcore.nets import conv_encoder, mlp
+from labcore.optim import make_optimizer, scheduled_lr, set_lr
+from labcore.optim import step as optimizer_step
+from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
+from rllab.config import RLConfig
+from rllab.envs import is_image, make_env, require_discrete
+from rllab.evaluate import evaluate, summary
+from rllab.replay import ReplayBuffer
+
+
+@dataclass
+class DQNConfig(RLConfig):
+    learning_rate: float = 6.3e-4
+    """Adam step size."""
+    lr_schedule: Literal["constant", "linear"] = "constant"
+    """constant, or linear decay to 0 over training (freezes the final policy gently)."""
+    optimizer: str = "adam"
+    """sgd, momentum, adagrad, rmsprop, adam or adamw."""
+    buffer_size: int = 50_000
+    """Replay capacity in transitions."""
+    batch_size: int = 128
+    """Transitions per gradient step."""
+    learning_starts: int = 1_000
+    """Environment steps of random-ish play before the first gradient step."""
+    gamma: float = 0.99
+    """Discount factor."""
+    train_freq: int = 4
+    """Do `gradient_steps` updates every this many environment steps."""
+    gradient_steps: int = -1
+    """Updates per training round; -1 means one per environment step (= train_freq)."""
+    target_update_interval: int = 250
+    """Update the target network every this many environment steps."""
+    tau: float = 1.0
+    """Target update rate: 1 is a hard copy, < 1 Polyak averaging."""
+    exploration_fraction: float = 0.12
+    """Fraction of training over which ε decays linearly."""
+    exploration_initial_eps: float = 1.0
+    """ε at the start."""
+    exploration_final_eps: float = 0.1
+    """ε after the decay."""
+    loss: Literal["huber", "mse"] = "huber"
+    """TD loss: huber (smooth L1) or mse."""
+    double_q: bool = True
+    """Pick the next action with the online network, value it with the target network."""
+    dueling: bool = False
+    """Dueling head: Q = V + A − mean(A)."""
+    net_arch: list[int] = field(default_factory=lambda: [256, 256])
+    """Hidden layer widths of the MLP (for images: of the head after the Nature-DQN conv torso)."""
+    activation: str = "relu"
+    """Hidden activation: relu, leaky_relu, gelu, tanh, sigmoid, silu or elu."""
+    max_grad_norm: float = 10.0
+    """Clip the global gradient norm to this (0 = no clipping)."""
+    save_replay: bool = True
+    """Save the replay buffer with each checkpoint, so a resumed run is exact (large for Atari)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.learning_rate > 0, "learning_rate", f"must be > 0, not {self.learning_rate}")
+        check(self.buffer_size > 0, "buffer_size", f"must be > 0, not {self.buffer_size}")
+        check(self.batch_size > 0, "batch_size", f"must be > 0, not {self.batch_size}")
+        check(0 <= self.gamma <= 1, "gamma", f"must be in [0, 1], not {self.gamma}")
+        check(self.train_freq > 0, "train_freq", f"must be > 0, not {self.train_freq}")
+        check(self.gradient_steps == -1 or self.gradient_steps > 0, "gradient_steps", "must be > 0 or -1")
+        check(self.target_update_interval > 0, "target_update_interval", "must be > 0")
+        check(0 < self.tau <= 1, "tau", f"must be in (0, 1], not {self.tau}")
+        check(0 < self.exploration_fraction <= 1, "exploration_fraction", "must be in (0, 1]")
+        for key in ("exploration_initial_eps", "exploration_final_eps"):
+            check(0 <= getattr(self, key) <= 1, key, "must be in [0, 1]")
+        check(all(w > 0 for w in self.net_arch), "net_arch", "widths must be positive")
+        check(self.max_grad_norm >= 0, "max_grad_norm", "must be >= 0")
+
+
+def td_target(reward: torch.Tensor, next_q: torch.Tensor, terminated: torch.Tensor, gamma: float) -> torch.Tensor:
+    """y = r + γ (1 − terminated) q'. All (B,). Bootstrap on truncation, not on termination."""
+    return reward + gamma * (1.0 - terminated) * next_q
+
+
+def linear_schedule(start: float, end: float, duration: float, t: float) -> float:
+    """Linear from `start` at t=0 to `end` at t=duration, then constant."""
+    return end + (start - end) * max(0.0, 1.0 - t / duration)
+
+
+class QNetwork(nn.Module):
+    """MLP on vectors, Nature-DQN conv torso on uint8 image stacks; linear or dueling head."""
+
+    def __init__(self, obs_space: gym.Space, n_actions: int, hidden: list[int], act: str, dueling: bool):
+        super().__init__()
+        self.image = is_image(obs_space)
+        if self.image:
+            self.torso, width = conv_encoder(obs_space.shape, act=act)
+            hidden = hidden[-1:]  # the Nature head: one hidden layer (512 in the Atari recipe)
+        else:
+            self.torso, width = nn.Identity(), int(np.prod(obs_space.shape))
+        self.body = mlp(width, hidden, act=act)
+        width = hidden[-1] if hidden else width
+        self.dueling = dueling
+        self.head = nn.Linear(width, n_actions)
+        self.value = nn.Linear(width, 1) if dueling else None
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:  # (B, *obs) → (B, A)
+        x = obs.float() / 255.0 if self.image else obs
+        h = self.body(self.torso(x))
+        adv = self.head(h)
+        if self.value is None:
+            return adv
+        return self.value(h) + adv - adv.mean(dim=1, keepdim=True)
+
+
+class DQNLearner:
+    """Owns the online and target networks and the optimiser; `update(batch)` is one gradient step."""
+
+    def __init__(self, q: QNetwork, cfg: DQNConfig):
+        self.q, self.q_target, self.cfg = q, copy.deepcopy(q), cfg
+        self.q_target.requires_grad_(False)
+        self.optimizer = make_optimizer(cfg.optimizer, q.parameters(), cfg.learning_rate)
+
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy actions for a batch of observations."""
+        device = next(self.q.parameters()).device
+        return self.q(torch.as_tensor(obs, device=device)).argmax(dim=1).cpu().numpy()
+
+    def update(self, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
+        obs, action, reward, next_obs, terminated = batch
+        cfg = self.cfg
+        with torch.no_grad():
+            next_q_all = self.q_target(next_obs)  # (B, A)
+            if cfg.double_q:
+                next_action = self.q(next_obs).argmax(dim=1, keepdim=True)  # (B, 1)
+                next_q = next_q_all.gather(1, next_action).squeeze(1)
+            else:
+                next_q = next_q_all.max(dim=1).values
+            y = td_target(reward, next_q, terminated, cfg.gamma)
+        q = self.q(obs).gather(1, action.unsqueeze(1)).squeeze(1)  # (B,)
+        loss = F.smooth_l1_loss(q, y) if cfg.loss == "huber" else F.mse_loss(q, y)
+        loss_value = loss.item()
+        if not np.isfinite(loss_value):  # before the step, so the weights stay good
+            raise TrainingError(f"non-finite TD loss ({loss_value}); try a lower learning_rate")
+        optimizer_step(self.optimizer, loss, self.q.parameters(), cfg.max_grad_norm)
+        return {"train/loss": loss_value, "train/q_mean": q.detach().mean().item()}
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        for p, p_target in zip(self.q.parameters(), self.q_target.parameters()):
+            p_target.lerp_(p, self.cfg.tau)
+
+    def state_dict(self) -> dict:
+        return {"q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.q.load_state_dict(state["q"])
+        self.q_target.load_state_dict(state["q_target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+def build_q(cfg: DQNConfig, env: gym.Env, n_actions: int) -> QNetwork:
+    return QNetwork(env.observation_space, n_actions, cfg.net_arch, cfg.activation, cfg.dueling)
+
+
+def load_policy(state: dict, cfg: DQNConfig, device: torch.device):
+    """The greedy policy of a checkpoint, as a function of a batch of observations."""
+    env = make_env(cfg.env, training=False)
+    q = build_q(cfg, env, require_discrete(env, cfg.env, "dqn")).to(device)
+    q.load_state_dict(state["learner"]["q"])
+    env.close()
+    return DQNLearner(q, cfg).act
+
+
+def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
+    """Train; returns "done" or "interrupted" (a checkpoint is saved either way)."""
+    env = make_env(cfg.env, training=True)
+    n_actions = require_discrete(env, cfg.env, "dqn")
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    rng = seed_everything(cfg.seed)
+    learner = DQNLearner(build_q(cfg, env, n_actions).to(device), cfg)
+    space = env.observation_space
+    buffer = ReplayBuffer(cfg.buffer_size, space.shape, space.dtype)
+    gradient_steps = cfg.train_freq if cfg.gradient_steps == -1 else cfg.gradient_steps
+    step, best, episode_returns, episode_lengths = 0, -np.inf, deque(maxlen=100), deque(maxlen=100)
+    episode_seed, episode_actions = int(rng.integers(2**31)), []
+    obs, _ = env.reset(seed=episode_seed)
+    if resume:
+        learner.load_state_dict(resume["learner"])
+        if "replay" in resume:
+            buffer.load_state_dict(resume["replay"])
+        s = resume["loop"]
+        step, best = s["step"], s["best"]
+        episode_returns.extend(s["episode_returns"])
+        episode_lengths.extend(s["episode_lengths"])
+        # Rebuild the environment's exact state: same reset seed, same actions so far this episode.
+        episode_seed, episode_actions = s["episode_seed"], list(s["episode_actions"])
+        obs, _ = env.reset(seed=episode_seed)
+        for a in episode_actions:
+            obs, *_ = env.step(a)
+        restore_rng(resume["rng"], rng)
+
+    def checkpoint(name: str = "last") -> None:
+        loop = {"step": step, "best": best, "episode_returns": list(episode_returns),
+                "episode_lengths": list(episode_lengths), "episode_seed": episode_seed,
+                "episode_actions": episode_actions}
+        state = {"algo": "dqn", "config": to_dict(cfg), "step": step, "learner": learner.state_dict(),
+                 "loop": loop, "rng": rng_state(rng)}
+        if name == "last" and cfg.save_replay:
+            state["replay"] = buffer.state_dict()
+        run.save(state, name)
+
+    run = Run(run_dir, to_dict(cfg), total=cfg.steps, start=step, resume=resume is not None, desc=f"dqn {cfg.env}")
+    losses, q_means = [], []
+    try:
+        while step < cfg.steps:
+            if run.stop_requested:
+                checkpoint()
+                return "interrupted"
+            eps = linear_schedule(cfg.exploration_initial_eps, cfg.exploration_final_eps,
+                                  cfg.exploration_fraction * cfg.steps, step)
+            if rng.random() < eps:
+                action = int(rng.integers(n_actions))
+            else:
+                action = int(learner.act(obs[None])[0])
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            buffer.add(obs, action, reward, next_obs, terminated)  # next_obs is the real final obs at an end
+            step += 1
+            if terminated or truncated:
+                episode_returns.append(float(info["episode"]["r"]))
+                episode_lengths.append(int(info["episode"]["l"]))
+                episode_seed, episode_actions = int(rng.integers(2**31)), []
+                obs, _ = env.reset(seed=episode_seed)
+            else:
+                obs = next_obs
+                episode_actions.append(action)
+
+            if step > cfg.learning_starts and step % cfg.train_freq == 0:
+                lr = scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps)
+                set_lr(learner.optimizer, lr)
+                for _ in range(gradient_steps):
+                    metrics = learner.update(buffer.sample(cfg.batch_size, rng, device))
+                    losses.append(metrics["train/loss"])
+                    q_means.append(metrics["train/q_mean"])
+            if step % cfg.target_update_interval == 0:
+                learner.update_target()
+
+            if step % cfg.log_freq == 0:
+                scalars = {"rollout/exploration_rate": eps, "time/fps": run.fps(step),
+                           "train/learning_rate": scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps)}
+                if episode_returns:
+                    scalars["rollout/ep_rew_mean"] = float(np.mean(episode_returns))
+                    scalars["rollout/ep_len_mean"] = float(np.mean(episode_lengths))
+                if losses:
+                    scalars["train/loss"], scalars["train/q_mean"] = float(np.mean(losses)), float(np.mean(q_means))
+                    losses, q_means = [], []
+                run.log(step, scalars)
+                run.progress(step, ret=scalars.get("rollout/ep_rew_mean", float("nan")), eps=eps)
+            if cfg.eval_freq and step % cfg.eval_freq == 0 and step < cfg.steps:
+                score = float(np.mean(evaluate(learner.act, cfg.env, cfg.eval_episodes, cfg.seed + 10_000)))
+                run.log(step, {"eval/mean_reward": score})
+                if score >= best:
+                    best = score
+                    checkpoint("best")
+            if cfg.checkpoint_freq and step % cfg.checkpoint_freq == 0:
+                checkpoint()
+        returns = evaluate(learner.act, cfg.env, cfg.eval_episodes, cfg.seed + 10_000)
+        run.log(step, {"eval/mean_reward": float(np.mean(returns))})
+        if float(np.mean(returns)) >= best:
+            best = float(np.mean(returns))
+            checkpoint("best")
+        checkpoint()
+        run.write_json("eval.json", {**summary(returns), "step": step, "checkpoint": "last"})
+        run.progress(step)
+        return "done"
+    finally:
+        run.close()
+        env.close()

@@ -1,0 +1,40 @@
+"""Greedy evaluation on separately seeded environments, one episode per vector sub-env."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import gymnasium as gym
+import numpy as np
+
+from rllab.envs import make_env
+
+
+def evaluate(
+    policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int, seed: int
+) -> np.ndarray:
+    """Run `episodes` episodes in parallel (sub-env i seeded `seed + i`); returns their returns.
+
+    `policy` maps a batch of observations to a batch of actions. Returns are the environment's own
+    (unclipped) rewards; each sub-env's first episode counts and the rest of its steps are ignored.
+    """
+    envs = gym.vector.SyncVectorEnv(
+        [partial(make_env, env_id, training=False) for _ in range(episodes)],
+        autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
+    )
+    try:
+        obs, _ = envs.reset(seed=[seed + i for i in range(episodes)])
+        returns = np.zeros(episodes)
+        done = np.zeros(episodes, dtype=bool)
+        while not done.all():
+            obs, reward, terminated, truncated, _ = envs.step(policy(obs))
+            returns += np.where(done, 0.0, reward)
+            done |= terminated | truncated
+        return returns
+    finally:
+        envs.close()
+
+
+def summary(returns: np.ndarray) -> dict[str, float | int]:
+    return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "episodes": len(returns)}
