@@ -143,9 +143,9 @@ class Run:
         if not self.resumed:
             with open(self.dir / "config.toml", "wb") as f:
                 tomli_w.dump(config, f)
-        # purge_step hides events an interrupted run wrote after its last checkpoint,
-        # so a resumed run's curves continue without a fold.
-        self.writer = SummaryWriter(str(self.dir), purge_step=start if self.resumed else None)
+        # purge_step hides events a killed run wrote after its last checkpoint (at step `start`,
+        # whose own events are kept), so a resumed run's curves continue without a fold.
+        self.writer = SummaryWriter(str(self.dir), purge_step=start + 1 if self.resumed else None)
         if not self.resumed:
             self.writer.add_text("config", markdown_table(config), 0)
         self.bar = tqdm(total=total, initial=start, desc=desc, unit="step", dynamic_ncols=True, disable=None,

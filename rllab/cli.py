@@ -219,8 +219,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
     try:
-        args = make_parser().parse_args(argv)
+        # key=value overrides may come after flags, which a plain nargs="*" positional does not collect
+        args, extra = parser.parse_known_args(argv)
+        if args.command == "train":
+            args.items += [e for e in extra if "=" in e and not e.startswith("-")]
+            extra = [e for e in extra if e not in args.items]
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # --help (0) or a one-line argparse error (2)
         return int(e.code or 0)
     commands = {"train": cmd_train, "eval": cmd_eval, "enjoy": cmd_enjoy, "list": cmd_list}

@@ -49,18 +49,18 @@ def make_env(env_id: str, *, training: bool = True, render_mode: str | None = No
     """
     check_env_id(env_id)
     atari = is_atari(env_id)
-    kwargs = {"render_mode": render_mode}
+    kwargs = {"render_mode": render_mode} if render_mode else {}
     if atari:
         kwargs["frameskip"] = 1  # AtariPreprocessing does the skipping (and max-pools the last two frames)
     try:
         env = gym.make(env_id, **kwargs)
+        if atari:
+            env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True)
+            env = gym.wrappers.FrameStackObservation(env, 4)
     except gym.error.DependencyNotInstalled as e:
         extra = "box2d" if "box2d" in str(e).lower() else "atari" if atari else None
         hint = f"; pip install 'rlgen-lab[{extra}]'" if extra else ""
         raise UsageError(f"environment {env_id!r} needs a missing dependency: {str(e).splitlines()[0]}{hint}") from None
-    if atari:
-        env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True)
-        env = gym.wrappers.FrameStackObservation(env, 4)
     env = gym.wrappers.RecordEpisodeStatistics(env)
     if atari and training:
         env = gym.wrappers.TransformReward(env, np.sign)

@@ -1,0 +1,60 @@
+"""Train a recipe over several seeds, one after another, and report each final greedy score and wall time.
+
+    python benchmarks/seeds.py cartpole-dqn --seeds 0 1 2 3 4 [--episodes 20] [key=value ...]
+
+Each seed runs `rllab train RECIPE --seed S` in a fresh process (so the time includes start-up,
+environment creation and the final evaluation, exactly what a user waits for), then
+`rllab eval RUN --episodes 20 --json` on the final weights. Prints a table and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recipe")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--threshold", type=float, help="count seeds whose final score reaches this")
+    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    args, overrides = parser.parse_known_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds:
+            run = Path(tmp) / f"s{seed}"
+            start = time.perf_counter()
+            subprocess.run(["rllab", "train", args.recipe, "--seed", str(seed), "--run-dir", str(run), *overrides],
+                           check=True, stdout=subprocess.DEVNULL)
+            wall = time.perf_counter() - start
+            out = subprocess.run(["rllab", "eval", str(run), "--episodes", str(args.episodes), "--json"],
+                                 check=True, capture_output=True, text=True).stdout
+            score = json.loads(out)
+            rows.append({"seed": seed, "wall_s": round(wall, 1), **score})
+            print(f"seed {seed}: {score['mean_return']:8.1f} ± {score['std_return']:6.1f}   {wall:6.1f} s", flush=True)
+    means = [r["mean_return"] for r in rows]
+    walls = [r["wall_s"] for r in rows]
+    summary = {"recipe": args.recipe, "overrides": overrides, "episodes": args.episodes,
+               "mean_of_means": statistics.mean(means), "std_of_means": statistics.pstdev(means),
+               "median_wall_s": statistics.median(walls), "max_wall_s": max(walls), "runs": rows}
+    if args.threshold is not None:
+        summary["solved"] = f"{sum(m >= args.threshold for m in means)}/{len(means)}"
+    print(f"{args.recipe}: {summary['mean_of_means']:.1f} ± {summary['std_of_means']:.1f} over {len(rows)} seeds, "
+          f"median wall {summary['median_wall_s']:.1f} s" + (f", solved {summary['solved']}" if "solved" in summary else ""))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    json.dump(summary, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
