@@ -47,8 +47,9 @@ def main() -> None:
                "median_wall_s": statistics.median(walls), "max_wall_s": max(walls), "runs": rows}
     if args.threshold is not None:
         summary["solved"] = f"{sum(m >= args.threshold for m in means)}/{len(means)}"
+    solved = f", solved {summary['solved']}" if "solved" in summary else ""
     print(f"{args.recipe}: {summary['mean_of_means']:.1f} ± {summary['std_of_means']:.1f} over {len(rows)} seeds, "
-          f"median wall {summary['median_wall_s']:.1f} s" + (f", solved {summary['solved']}" if "solved" in summary else ""))
+          f"median wall {summary['median_wall_s']:.1f} s{solved}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(summary, indent=2) + "\n")

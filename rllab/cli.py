@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from labcore.config import build, describe, parse_overrides, read_toml
 from labcore.errors import TrainingError, UsageError, did_you_mean
 from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, resolve_device
-from rllab import dqn, recipes
+from rllab import actor_critic, dqn, recipes, reinforce
 from rllab.evaluate import evaluate, summary
 
 DEFAULT_RECIPE = "cartpole-dqn"
@@ -35,6 +36,12 @@ class Algo(NamedTuple):
 
 ALGOS = {
     "dqn": Algo(dqn.DQNConfig, dqn.train, dqn.load_policy, "Deep Q-Network (Double DQN, dueling): discrete actions"),
+    "reinforce": Algo(reinforce.ReinforceConfig, reinforce.train, actor_critic.load_policy,
+                      "REINFORCE, Monte Carlo policy gradient with an optional learned baseline"),
+    "ac": Algo(actor_critic.ACConfig, partial(actor_critic.train, algo="ac"), actor_critic.load_policy,
+               "advantage actor-critic (A2C) with critic=mc|td|gae targets"),
+    "ppo": Algo(actor_critic.PPOConfig, partial(actor_critic.train, algo="ppo"), actor_critic.load_policy,
+                "proximal policy optimisation: clipped, multi-epoch actor-critic"),
 }
 
 
