@@ -28,7 +28,7 @@ from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
 from rllab.config import RLConfig
 from rllab.envs import make_env
-from rllab.evaluate import evaluate, summary
+from rllab.evaluate import evaluate_and_keep_best, next_multiple
 from rllab.policies import ActorCritic
 from rllab.returns import discounted_returns, gae, nstep_targets
 
@@ -223,8 +223,8 @@ def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = 
 
     run = Run(run_dir, to_dict(cfg), total=cfg.steps, start=step, resume=resume is not None, desc=f"{algo} {cfg.env}")
     obs_dim = envs.single_observation_space.shape
-    # a rollout is num_envs × rollout_steps steps, so these fire at the first rollout past each multiple
-    next_log, next_eval, next_ckpt = (step // k * k + k if k else np.inf
+    # a rollout (or batch of episodes) spans many steps: each fires at the first one past its multiple
+    next_log, next_eval, next_ckpt = (next_multiple(step, k)
                                       for k in (cfg.log_freq, cfg.eval_freq, cfg.checkpoint_freq))
     try:
         while step < cfg.steps:
@@ -278,7 +278,7 @@ def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = 
                 policy.norm.update(batch["obs"])
 
             if step >= next_log:
-                next_log += cfg.log_freq
+                next_log = next_multiple(step, cfg.log_freq)
                 scalars = {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]}
                 scalars["train/explained_variance"] = explained_variance(buf_value.ravel(), target.ravel())
                 scalars["train/learning_rate"] = learner.optimizer.param_groups[0]["lr"]
@@ -291,22 +291,12 @@ def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = 
                 run.log(step, scalars)
                 run.progress(step, ret=scalars.get("rollout/ep_rew_mean", float("nan")))
             if step >= next_eval and step < cfg.steps:
-                next_eval += cfg.eval_freq
-                score = float(np.mean(evaluate(policy.act, cfg.env, cfg.eval_episodes, cfg.seed + 10_000)))
-                run.log(step, {"eval/mean_reward": score})
-                if score >= best:
-                    best = score
-                    checkpoint("best")
+                next_eval = next_multiple(step, cfg.eval_freq)
+                best = evaluate_and_keep_best(run, policy.act, cfg, step, best, checkpoint)
             if step >= next_ckpt:
-                next_ckpt += cfg.checkpoint_freq
+                next_ckpt = next_multiple(step, cfg.checkpoint_freq)
                 checkpoint()
-        returns = evaluate(policy.act, cfg.env, cfg.eval_episodes, cfg.seed + 10_000)
-        run.log(step, {"eval/mean_reward": float(np.mean(returns))})
-        if float(np.mean(returns)) >= best:
-            best = float(np.mean(returns))
-            checkpoint("best")
-        checkpoint()
-        run.write_json("eval.json", {**summary(returns), "step": step, "checkpoint": "last"})
+        evaluate_and_keep_best(run, policy.act, cfg, step, best, checkpoint, final=True)
         run.progress(step)
         return "done"
     finally:

@@ -30,7 +30,7 @@ from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
 from rllab.config import RLConfig
 from rllab.envs import is_image, make_env, require_discrete
-from rllab.evaluate import evaluate, summary
+from rllab.evaluate import evaluate_and_keep_best
 from rllab.replay import ReplayBuffer
 
 
@@ -280,20 +280,10 @@ def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
                 run.log(step, scalars)
                 run.progress(step, ret=scalars.get("rollout/ep_rew_mean", float("nan")), eps=eps)
             if cfg.eval_freq and step % cfg.eval_freq == 0 and step < cfg.steps:
-                score = float(np.mean(evaluate(learner.act, cfg.env, cfg.eval_episodes, cfg.seed + 10_000)))
-                run.log(step, {"eval/mean_reward": score})
-                if score >= best:
-                    best = score
-                    checkpoint("best")
+                best = evaluate_and_keep_best(run, learner.act, cfg, step, best, checkpoint)
             if cfg.checkpoint_freq and step % cfg.checkpoint_freq == 0:
                 checkpoint()
-        returns = evaluate(learner.act, cfg.env, cfg.eval_episodes, cfg.seed + 10_000)
-        run.log(step, {"eval/mean_reward": float(np.mean(returns))})
-        if float(np.mean(returns)) >= best:
-            best = float(np.mean(returns))
-            checkpoint("best")
-        checkpoint()
-        run.write_json("eval.json", {**summary(returns), "step": step, "checkpoint": "last"})
+        evaluate_and_keep_best(run, learner.act, cfg, step, best, checkpoint, final=True)
         run.progress(step)
         return "done"
     finally:

@@ -38,3 +38,26 @@ def evaluate(
 
 def summary(returns: np.ndarray) -> dict[str, float | int]:
     return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "episodes": len(returns)}
+
+
+def evaluate_and_keep_best(run, policy, cfg, step: int, best: float, save, final: bool = False) -> float:
+    """Evaluate the greedy policy, log `eval/mean_reward`, save `best.pt` on a new best; returns the best.
+
+    At the end of training (`final`) it also saves `last.pt` and writes `eval.json`.
+    `save(name)` writes the algorithm's checkpoint under that name.
+    """
+    returns = evaluate(policy, cfg.env, cfg.eval_episodes, cfg.seed + 10_000)
+    score = float(np.mean(returns))
+    run.log(step, {"eval/mean_reward": score})
+    if score >= best:
+        best = score
+        save("best")
+    if final:
+        save("last")
+        run.write_json("eval.json", {**summary(returns), "step": step, "checkpoint": "last"})
+    return best
+
+
+def next_multiple(step: int, every: int) -> float:
+    """The first multiple of `every` after `step` (inf when `every` is 0: never)."""
+    return step // every * every + every if every else float("inf")

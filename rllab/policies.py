@@ -47,7 +47,7 @@ class RunningNorm(nn.Module):
 
 def diag_gaussian(mean: torch.Tensor, log_std: torch.Tensor) -> Distribution:
     """N(mean, diag(exp(log_std)²)) over the last dimension; log_prob and entropy sum over it."""
-    return Independent(Normal(mean, log_std.exp().expand_as(mean)), 1)
+    return Independent(Normal(mean, log_std.exp().expand_as(mean), validate_args=False), 1, validate_args=False)
 
 
 class ActorCritic(nn.Module):
@@ -88,7 +88,8 @@ class ActorCritic(nn.Module):
 
     def dist(self, obs: torch.Tensor) -> Distribution:
         out = self.policy_head(self.actor_trunk(self._in(obs)))
-        return Categorical(logits=out) if self.discrete else diag_gaussian(out, self.log_std)
+        # validate_args=False: the argument checks cost more than the tiny networks' forward pass
+        return Categorical(logits=out, validate_args=False) if self.discrete else diag_gaussian(out, self.log_std)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:  # (B,)
         return self.value_head(self.critic_trunk(self._in(obs))).squeeze(-1)

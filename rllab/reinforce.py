@@ -26,7 +26,7 @@ from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everyt
 from rllab.actor_critic import build_policy, explained_variance, load_policy  # noqa: F401 (load_policy: CLI)
 from rllab.config import RLConfig
 from rllab.envs import make_env
-from rllab.evaluate import evaluate, summary
+from rllab.evaluate import evaluate_and_keep_best, next_multiple
 from rllab.returns import discounted_returns
 
 
@@ -96,7 +96,8 @@ def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> st
 
     run = Run(run_dir, to_dict(cfg), total=cfg.steps, start=step, resume=resume is not None,
               desc=f"reinforce {cfg.env}")
-    next_log, next_eval, next_ckpt = (step // k * k + k if k else np.inf
+    # a rollout (or batch of episodes) spans many steps: each fires at the first one past its multiple
+    next_log, next_eval, next_ckpt = (next_multiple(step, k)
                                       for k in (cfg.log_freq, cfg.eval_freq, cfg.checkpoint_freq))
     try:
         while step < cfg.steps:
@@ -161,7 +162,7 @@ def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> st
             step += len(G)
 
             if step >= next_log:
-                next_log = step // cfg.log_freq * cfg.log_freq + cfg.log_freq
+                next_log = next_multiple(step, cfg.log_freq)
                 scalars = {"train/loss": loss.item(), "train/policy_loss": policy_loss.item(),
                            "train/entropy": entropy.item(), "time/fps": run.fps(step),
                            "train/learning_rate": optimizer.param_groups[0]["lr"],
@@ -174,22 +175,12 @@ def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> st
                 run.log(step, scalars)
                 run.progress(step, ret=scalars["rollout/ep_rew_mean"])
             if step >= next_eval and step < cfg.steps:
-                next_eval = step // cfg.eval_freq * cfg.eval_freq + cfg.eval_freq
-                score = float(np.mean(evaluate(policy.act, cfg.env, cfg.eval_episodes, cfg.seed + 10_000)))
-                run.log(step, {"eval/mean_reward": score})
-                if score >= best:
-                    best = score
-                    checkpoint("best")
+                next_eval = next_multiple(step, cfg.eval_freq)
+                best = evaluate_and_keep_best(run, policy.act, cfg, step, best, checkpoint)
             if step >= next_ckpt:
-                next_ckpt = step // cfg.checkpoint_freq * cfg.checkpoint_freq + cfg.checkpoint_freq
+                next_ckpt = next_multiple(step, cfg.checkpoint_freq)
                 checkpoint()
-        returns_eval = evaluate(policy.act, cfg.env, cfg.eval_episodes, cfg.seed + 10_000)
-        run.log(step, {"eval/mean_reward": float(np.mean(returns_eval))})
-        if float(np.mean(returns_eval)) >= best:
-            best = float(np.mean(returns_eval))
-            checkpoint("best")
-        checkpoint()
-        run.write_json("eval.json", {**summary(returns_eval), "step": step, "checkpoint": "last"})
+        evaluate_and_keep_best(run, policy.act, cfg, step, best, checkpoint, final=True)
         run.progress(step)
         return "done"
     finally:
