@@ -162,6 +162,10 @@ class Run:
             raise KeyboardInterrupt
         self.stop_requested = True
 
+    def elapsed(self) -> float:
+        """Seconds since this run (or this resumed part of it) started, imports and set-up excluded."""
+        return time.perf_counter() - self._start_time
+
     def fps(self, step: int) -> float:
         return (step - self._start_step) / max(time.perf_counter() - self._start_time, 1e-9)
 

@@ -234,15 +234,14 @@ def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = 
             set_lr(learner.optimizer, scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps))
             buf_obs = np.zeros((T, n, *obs_dim), np.float32)
             buf_final = np.zeros((T, n, *obs_dim), np.float32)  # the true next observation of each step
-            buf_action, buf_logp, buf_value = [], np.zeros((T, n), np.float32), np.zeros((T, n), np.float32)
+            buf_action, buf_logp = [], np.zeros((T, n), np.float32)
             reward, terminated = np.zeros((T, n), np.float32), np.zeros((T, n), np.float32)
             done = np.zeros((T, n), bool)
             for t in range(T):
-                with torch.no_grad():
-                    obs_t = torch.as_tensor(obs, device=device)
-                    dist, value = policy.dist_and_value(obs_t)
+                with torch.no_grad():  # the actor only: values are computed for the whole rollout below
+                    dist = policy.dist(torch.as_tensor(obs, device=device))
                     action = dist.sample()
-                    buf_logp[t], buf_value[t] = dist.log_prob(action).cpu().numpy(), value.cpu().numpy()
+                    buf_logp[t] = dist.log_prob(action).cpu().numpy()
                 env_action = policy.env_action(action)
                 buf_obs[t], buf_action = obs, [*buf_action, action]
                 obs, reward[t], term, trunc, info = envs.step(env_action)
@@ -258,9 +257,10 @@ def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = 
                     obs = np.where(done[t][:, None], reset_obs, obs)
             step += T * n
 
-            with torch.no_grad():
+            with torch.no_grad():  # V(s_t) and V(s_{t+1}) (the true next observations) in two batched passes
+                buf_value = policy.value(torch.as_tensor(buf_obs.reshape(T * n, *obs_dim), device=device))
                 next_values = policy.value(torch.as_tensor(buf_final.reshape(T * n, *obs_dim), device=device))
-            next_values = next_values.cpu().numpy().reshape(T, n)
+            buf_value, next_values = (v.cpu().numpy().reshape(T, n) for v in (buf_value, next_values))
             target, adv = targets_and_advantages(cfg, reward, buf_value, next_values, terminated, done)
             flat = {"obs": buf_obs.reshape(T * n, *obs_dim), "action": torch.stack(buf_action).flatten(0, 1),
                     "logp": buf_logp.ravel(), "value": buf_value.ravel(), "target": target.ravel(), "adv": adv.ravel()}
@@ -284,7 +284,7 @@ def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = 
                 scalars["train/learning_rate"] = learner.optimizer.param_groups[0]["lr"]
                 scalars["time/fps"] = run.fps(step)
                 if not policy.discrete:
-                    scalars["train/std"] = float(policy.log_std.exp().mean())
+                    scalars["train/std"] = float(policy.log_std.detach().exp().mean())
                 if episode_returns:
                     scalars["rollout/ep_rew_mean"] = float(np.mean(episode_returns))
                     scalars["rollout/ep_len_mean"] = float(np.mean(episode_lengths))

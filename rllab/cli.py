@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import fields
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -108,12 +109,12 @@ def resolve_config(args: argparse.Namespace) -> tuple[str, Any]:
     if args.algo and args.algo not in ALGOS:
         choices = ", ".join(ALGOS)
         raise UsageError(f"unknown algorithm {args.algo!r}{did_you_mean(args.algo, ALGOS)}; choose from {choices}")
-    recipe = names[0] if names else None
+    recipe, note = names[0] if names else None, None
     if recipe is None and (args.algo or args.env):
         algo = args.algo or "dqn"
-        recipe = recipes.matching(algo, args.env or ALGOS[algo].config.env)
-        if recipe:
-            print(f"using the tuned recipe {recipe!r} for {algo} on {args.env}", file=sys.stderr)
+        env = args.env or ALGOS[algo].config.env
+        recipe = recipes.matching(algo, env)
+        note = f"using the tuned recipe {recipe!r} for {algo} on {env}" if recipe else None
     elif recipe is None:
         recipe = DEFAULT_RECIPE
     values: dict[str, Any] = {}
@@ -127,7 +128,15 @@ def resolve_config(args: argparse.Namespace) -> tuple[str, Any]:
     flags = {"env": args.env, "steps": args.steps, "seed": args.seed, "device": args.device}
     values.update({k: v for k, v in flags.items() if v is not None})
     values.update(overrides)
-    return algo, build(ALGOS[algo].config, values)
+    keys = {name: {f.name for f in fields(a.config)} for name, a in ALGOS.items()}
+    for key in values:
+        other = next((name for name in ALGOS if key not in keys[algo] and key in keys[name]), None)
+        if other:  # e.g. buffer_size given to ppo: say whose setting it is, not just "unknown"
+            raise UsageError(f"config key '{key}' is a {other} setting; {algo} does not use it")
+    cfg = build(ALGOS[algo].config, values)
+    if note:
+        print(note, file=sys.stderr)
+    return algo, cfg
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -201,7 +210,7 @@ def cmd_enjoy(args: argparse.Namespace) -> int:
         frames.append(env.render())
         done, total = False, 0.0
         while not done:
-            obs, reward, terminated, truncated, _ = env.step(int(policy(obs[None])[0]))
+            obs, reward, terminated, truncated, _ = env.step(policy(obs[None])[0])
             frames.append(env.render())
             total += float(reward)
             done = terminated or truncated

@@ -54,7 +54,8 @@ def evaluate_and_keep_best(run, policy, cfg, step: int, best: float, save, final
         save("best")
     if final:
         save("last")
-        run.write_json("eval.json", {**summary(returns), "step": step, "checkpoint": "last"})
+        run.write_json("eval.json", {**summary(returns), "step": step, "checkpoint": "last",
+                                     "train_seconds": round(run.elapsed(), 2)})
     return best
 
 

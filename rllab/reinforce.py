@@ -117,7 +117,7 @@ def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> st
                 still = []
                 for j, i in enumerate(running):
                     tr = trajectories[i]
-                    tr["obs"].append(obs[i])
+                    tr["obs"].append(obs[i].copy())  # obs[i] is overwritten in place below
                     tr["action"].append(action[j])
                     obs[i], reward, terminated, truncated, info = envs[i].step(env_action[j])
                     tr["reward"].append(reward)

@@ -1,0 +1,90 @@
+"""Tiny-budget runs of every policy-gradient algorithm × action-space type through the CLI, with eval
+and enjoy; bad combinations; and an exactly resumed on-policy run."""
+
+import json
+import signal
+import subprocess
+
+import pytest
+import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from labcore.config import read_toml
+from rllab.cli import main
+
+TINY = {
+    "reinforce": ["--steps", "300", "num_envs=2"],
+    "ac": ["--steps", "1024", "num_envs=4", "rollout_steps=8", "critic=td", "n_steps=3"],
+    "ppo": ["--steps", "1024", "num_envs=4", "rollout_steps=32", "minibatches=2", "epochs=2"],
+}
+COMMON = ["eval_freq=256", "eval_episodes=2", "log_freq=64", "net_arch=[16]"]
+
+
+@pytest.mark.parametrize("env", ["CartPole-v1", "Pendulum-v1"])
+@pytest.mark.parametrize("algo", ["reinforce", "ac", "ppo"])
+def test_every_algorithm_and_action_space_trains_evaluates_and_renders(tmp_path, capsys, algo, env):
+    run = tmp_path / "run"
+    extra = ["normalize_obs=true"] if env == "Pendulum-v1" else []
+    assert main(["train", "--algo", algo, "--env", env, "--run-dir", str(run), *TINY[algo], *COMMON, *extra]) == 0
+    cfg = read_toml(run / "config.toml")
+    assert cfg["env"] == env
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert state["algo"] == algo and state["step"] >= 300
+    if extra:  # the normalisation statistics live in the policy's state
+        assert state["learner"]["policy"]["norm.count"] > 300
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    expected = {"train/policy_loss", "train/entropy", "rollout/ep_rew_mean", "time/fps", "eval/mean_reward"}
+    if algo != "reinforce":
+        expected |= {"train/value_loss", "train/explained_variance", "train/approx_kl", "train/clip_fraction"}
+    assert expected <= tags
+    capsys.readouterr()
+    assert main(["eval", str(run), "--episodes", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["episodes"] == 2
+    if algo == "ppo":
+        gif = tmp_path / "episode.gif"
+        assert main(["enjoy", str(run), "--out", str(gif)]) == 0
+        with Image.open(gif) as im:
+            assert im.n_frames > 5
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--algo", "ppo", "buffer_size=1000"], "'buffer_size' is a dqn setting; ppo does not use it"),
+        (["--algo", "ac", "critic=lambda"], "'critic' must be one of 'gae', 'mc', 'td'"),
+        (["--algo", "ppo", "--env", "ALE/Pong-v5"], "vector observations"),
+        (["--algo", "ppo", "num_envs=3", "rollout_steps=5", "minibatches=2"], "must divide"),
+        (["--algo", "reinforce", "--env", "CarRacing-v3"], "take vector observations, not Box(0, 255, (3, 96, 96)"),
+    ],
+)
+def test_bad_combinations_are_one_line_errors(tmp_path, capsys, argv, match):
+    assert main(["train", *argv, "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and match in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_on_policy_run_resumes_exactly(tmp_path):
+    args = ["--algo", "ppo", "--env", "Pendulum-v1", "--steps", "8192", "--seed", "5", "num_envs=4",
+            "rollout_steps=64", "epochs=4", "minibatches=4", "checkpoint_freq=512", "eval_freq=4096",
+            "eval_episodes=2", "net_arch=[32]", "normalize_obs=true"]
+    reference = subprocess.Popen(["rllab", "train", "--run-dir", str(tmp_path / "reference"), *args],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = tmp_path / "run"
+    proc = subprocess.Popen(["rllab", "train", "--run-dir", str(run), *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    while not (run / "checkpoints" / "last.pt").exists():
+        assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    step = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"]
+    assert 0 < step < 8192 and step % 256 == 0  # mid-episode: Pendulum episodes are 200 steps
+    assert subprocess.run(["rllab", "train", "--resume", str(run)], capture_output=True, timeout=300).returncode == 0
+    assert reference.wait(timeout=300) == 0
+    ref = torch.load(tmp_path / "reference" / "checkpoints" / "last.pt", weights_only=True)["learner"]["policy"]
+    got = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["learner"]["policy"]
+    for name, tensor in ref.items():
+        assert torch.equal(tensor, got[name]), name
