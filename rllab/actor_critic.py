@@ -243,7 +243,8 @@ def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = 
                     action = dist.sample()
                     buf_logp[t] = dist.log_prob(action).cpu().numpy()
                 env_action = policy.env_action(action)
-                buf_obs[t], buf_action = obs, [*buf_action, action]
+                buf_obs[t] = obs
+                buf_action.append(action)
                 obs, reward[t], term, trunc, info = envs.step(env_action)
                 buf_final[t], terminated[t], done[t] = obs, term, term | trunc
                 for i in range(n):
