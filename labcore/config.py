@@ -58,13 +58,19 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def describe(cls: type) -> str:
-    """One line per field: `name = default  doc`, for `--help`."""
+def defaults(cls: type) -> dict[str, Any]:
+    """Field name → default value."""
+    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            for f in dataclasses.fields(cls)}
+
+
+def describe(cls: type, only: set[str] | None = None) -> str:
+    """Two lines per field (`name = default`, then its doc), for `--help`; `only` picks fields."""
     docs = field_docs(cls)
     lines = []
-    for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        lines.append(f"  {f.name} = {_toml_value(default)}\n      {docs.get(f.name, '')}")
+    for name, default in defaults(cls).items():
+        if only is None or name in only:
+            lines.append(f"  {name} = {_toml_value(default)}\n      {docs.get(name, '')}")
     return "\n".join(lines)
 
 

@@ -297,7 +297,8 @@ def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = 
             if step >= next_ckpt:
                 next_ckpt = next_multiple(step, cfg.checkpoint_freq)
                 checkpoint()
-        evaluate_and_keep_best(run, policy.act, cfg, step, best, checkpoint, final=True)
+        best = evaluate_and_keep_best(run, policy.act, cfg, step, best, checkpoint, final=True)
+        checkpoint()  # last.pt, after best is known
         run.progress(step)
         return "done"
     finally:

@@ -19,10 +19,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from labcore.config import build, describe, parse_overrides, read_toml
+from labcore.config import build, defaults, describe, parse_overrides, read_toml
 from labcore.errors import TrainingError, UsageError, did_you_mean
 from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, resolve_device
 from rllab import actor_critic, dqn, recipes, reinforce
+from rllab.config import RLConfig
 from rllab.evaluate import evaluate, summary
 
 DEFAULT_RECIPE = "cartpole-dqn"
@@ -54,8 +55,21 @@ class Parser(argparse.ArgumentParser):
 
 
 def config_help() -> str:
-    return "\n\n".join(f"{name} config keys (set in a recipe or as key=value):\n{describe(a.config)}"
-                       for name, a in ALGOS.items())
+    """Config keys for --help: the shared ones once, then each algorithm's own (ppo: where its defaults differ)."""
+    shared = set(defaults(RLConfig))
+    parts = [f"config keys of every algorithm (set in a recipe or as key=value):\n{describe(RLConfig)}"]
+    seen: dict[frozenset, tuple[str, dict]] = {}
+    for name, a in ALGOS.items():
+        own = defaults(a.config)
+        keys = frozenset(own) - shared
+        if keys in seen:  # ppo has the ac keys with other defaults
+            base, base_defaults = seen[keys]
+            differ = {k for k in keys if own[k] != base_defaults[k]}
+            parts.append(f"{name} keys: those of {base}, with these defaults:\n{describe(a.config, differ)}")
+        else:
+            seen[keys] = (name, own)
+            parts.append(f"{name} keys:\n{describe(a.config, set(keys))}")
+    return "\n\n".join(parts)
 
 
 def make_parser() -> Parser:

@@ -283,7 +283,8 @@ def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
                 best = evaluate_and_keep_best(run, learner.act, cfg, step, best, checkpoint)
             if cfg.checkpoint_freq and step % cfg.checkpoint_freq == 0:
                 checkpoint()
-        evaluate_and_keep_best(run, learner.act, cfg, step, best, checkpoint, final=True)
+        best = evaluate_and_keep_best(run, learner.act, cfg, step, best, checkpoint, final=True)
+        checkpoint()  # last.pt, after best is known
         run.progress(step)
         return "done"
     finally:

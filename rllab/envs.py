@@ -87,5 +87,5 @@ def require_discrete(env: gym.Env, env_id: str, algo: str) -> int:
     kind = type(space).__name__
     raise UsageError(
         f"{algo} needs a discrete action space, but {env_id} has {kind}{getattr(space, 'shape', '')}; "
-        "DQN supports Discrete actions only"
+        "for Box actions use reinforce, ac or ppo"
     )

@@ -43,8 +43,8 @@ def summary(returns: np.ndarray) -> dict[str, float | int]:
 def evaluate_and_keep_best(run, policy, cfg, step: int, best: float, save, final: bool = False) -> float:
     """Evaluate the greedy policy, log `eval/mean_reward`, save `best.pt` on a new best; returns the best.
 
-    At the end of training (`final`) it also saves `last.pt` and writes `eval.json`.
-    `save(name)` writes the algorithm's checkpoint under that name.
+    At the end of training (`final`) it also writes `eval.json`. `save(name)` writes the algorithm's
+    checkpoint under that name.
     """
     returns = evaluate(policy, cfg.env, cfg.eval_episodes, cfg.seed + 10_000)
     score = float(np.mean(returns))
@@ -53,7 +53,6 @@ def evaluate_and_keep_best(run, policy, cfg, step: int, best: float, save, final
         best = score
         save("best")
     if final:
-        save("last")
         run.write_json("eval.json", {**summary(returns), "step": step, "checkpoint": "last",
                                      "train_seconds": round(run.elapsed(), 2)})
     return best
