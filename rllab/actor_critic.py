@@ -12,7 +12,7 @@ bootstrapped targets (n = 1 is TD(0)); `gae` — GAE(λ), the general form of bo
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -26,7 +26,7 @@ from labcore.errors import TrainingError
 from labcore.optim import make_optimizer, scheduled_lr, set_lr
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
-from rllab.config import RLConfig
+from rllab.config import PolicyGradientConfig
 from rllab.envs import make_env
 from rllab.evaluate import evaluate_and_keep_best, next_multiple
 from rllab.policies import ActorCritic
@@ -34,19 +34,9 @@ from rllab.returns import discounted_returns, gae, nstep_targets
 
 
 @dataclass
-class ACConfig(RLConfig):
-    num_envs: int = 8
-    """Parallel environments (a Gymnasium SyncVectorEnv)."""
+class ACConfig(PolicyGradientConfig):
     rollout_steps: int = 16
     """Steps per environment between updates (the batch is num_envs × rollout_steps)."""
-    learning_rate: float = 1e-3
-    """Step size."""
-    lr_schedule: Literal["constant", "linear"] = "constant"
-    """constant, or linear decay to 0 over training."""
-    optimizer: str = "adam"
-    """sgd, momentum, adagrad, rmsprop, adam or adamw."""
-    gamma: float = 0.99
-    """Discount factor."""
     critic: Literal["gae", "mc", "td"] = "td"
     """Critic targets: mc (discounted returns), td (n-step bootstrapped), gae (GAE(λ))."""
     n_steps: int = 1
@@ -63,33 +53,13 @@ class ACConfig(RLConfig):
     """Clip the value change per update to this (0 = off)."""
     target_kl: float = 0.0
     """Stop a rollout's epochs early when the approximate KL passes this (0 = never)."""
-    ent_coef: float = 0.0
-    """Entropy bonus weight."""
-    vf_coef: float = 0.5
-    """Value loss weight."""
-    max_grad_norm: float = 0.5
-    """Clip the global gradient norm to this (0 = off)."""
-    normalize_advantage: bool = True
-    """Standardise advantages per minibatch."""
-    normalize_obs: bool = False
-    """Running mean/std observation normalisation (stored in the checkpoint, used by eval/enjoy)."""
-    net_arch: list[int] = field(default_factory=lambda: [64, 64])
-    """Hidden widths of the actor and critic MLPs."""
-    activation: str = "tanh"
-    """Hidden activation."""
-    shared_trunk: bool = False
-    """One trunk for actor and critic (else two separate MLPs)."""
-    log_std_init: float = 0.0
-    """Initial log standard deviation of the Gaussian policy (Box actions)."""
 
     def __post_init__(self):
         super().__post_init__()
-        for key in ("num_envs", "rollout_steps", "n_steps", "epochs", "minibatches"):
+        for key in ("rollout_steps", "n_steps", "epochs", "minibatches"):
             check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
-        check(self.learning_rate > 0, "learning_rate", "must be > 0")
-        check(0 <= self.gamma <= 1, "gamma", "must be in [0, 1]")
         check(0 <= self.gae_lambda <= 1, "gae_lambda", "must be in [0, 1]")
-        for key in ("clip_range", "clip_range_vf", "target_kl", "ent_coef", "vf_coef", "max_grad_norm"):
+        for key in ("clip_range", "clip_range_vf", "target_kl"):
             check(getattr(self, key) >= 0, key, "must be >= 0")
         check((self.num_envs * self.rollout_steps) % self.minibatches == 0, "minibatches",
               "must divide num_envs × rollout_steps")

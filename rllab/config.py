@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 from labcore.config import check
 
@@ -35,3 +36,46 @@ class RLConfig:
         check(self.eval_episodes > 0, "eval_episodes", f"must be > 0, not {self.eval_episodes}")
         check(self.log_freq > 0, "log_freq", f"must be > 0, not {self.log_freq}")
         check(self.checkpoint_freq >= 0, "checkpoint_freq", f"must be >= 0, not {self.checkpoint_freq}")
+
+
+@dataclass
+class PolicyGradientConfig(RLConfig):
+    """The settings REINFORCE and the actor-critics share: the policy, its optimiser and its loss weights."""
+
+    num_envs: int = 8
+    """Parallel environments (REINFORCE: complete episodes per update)."""
+    learning_rate: float = 1e-3
+    """Step size."""
+    lr_schedule: Literal["constant", "linear"] = "constant"
+    """constant, or linear decay to 0 over training."""
+    optimizer: str = "adam"
+    """sgd, momentum, adagrad, rmsprop, adam or adamw."""
+    gamma: float = 0.99
+    """Discount factor."""
+    ent_coef: float = 0.0
+    """Entropy bonus weight."""
+    vf_coef: float = 0.5
+    """Value (baseline) loss weight."""
+    max_grad_norm: float = 0.5
+    """Clip the global gradient norm to this (0 = off)."""
+    normalize_advantage: bool = True
+    """Standardise advantages per batch (per minibatch for the actor-critics)."""
+    normalize_obs: bool = False
+    """Running mean/std observation normalisation (stored in the checkpoint, used by eval/enjoy)."""
+    net_arch: list[int] = field(default_factory=lambda: [64, 64])
+    """Hidden widths of the policy and value MLPs."""
+    activation: str = "tanh"
+    """Hidden activation."""
+    shared_trunk: bool = False
+    """One trunk for policy and value (else two separate MLPs)."""
+    log_std_init: float = 0.0
+    """Initial log standard deviation of the Gaussian policy (Box actions)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.num_envs > 0, "num_envs", f"must be > 0, not {self.num_envs}")
+        check(self.learning_rate > 0, "learning_rate", f"must be > 0, not {self.learning_rate}")
+        check(0 <= self.gamma <= 1, "gamma", f"must be in [0, 1], not {self.gamma}")
+        for key in ("ent_coef", "vf_coef", "max_grad_norm"):
+            check(getattr(self, key) >= 0, key, "must be >= 0")
+        check(all(w > 0 for w in self.net_arch), "net_arch", "widths must be positive")

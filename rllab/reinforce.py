@@ -11,63 +11,28 @@ time-limit truncation then bootstraps from V of the final observation (without a
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
-from labcore.config import check, to_dict
+from labcore.config import to_dict
 from labcore.errors import TrainingError
 from labcore.optim import make_optimizer, scheduled_lr, set_lr
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
 from rllab.actor_critic import build_policy, explained_variance, load_policy  # noqa: F401 (load_policy: CLI)
-from rllab.config import RLConfig
+from rllab.config import PolicyGradientConfig
 from rllab.envs import make_env
 from rllab.evaluate import evaluate_and_keep_best, next_multiple
 from rllab.returns import discounted_returns
 
 
 @dataclass
-class ReinforceConfig(RLConfig):
-    num_envs: int = 8
-    """Episodes per update (one per environment)."""
-    learning_rate: float = 1e-3
-    """Step size."""
-    lr_schedule: Literal["constant", "linear"] = "constant"
-    """constant, or linear decay to 0 over training."""
-    optimizer: str = "adam"
-    """sgd, momentum, adagrad, rmsprop, adam or adamw."""
-    gamma: float = 0.99
-    """Discount factor."""
+class ReinforceConfig(PolicyGradientConfig):
     baseline: bool = True
     """Subtract a learned V(s) from the returns."""
-    normalize_advantage: bool = True
-    """Standardise G − b over each batch of episodes."""
-    ent_coef: float = 0.0
-    """Entropy bonus weight."""
-    vf_coef: float = 0.5
-    """Baseline loss weight."""
-    max_grad_norm: float = 0.5
-    """Clip the global gradient norm to this (0 = off)."""
-    normalize_obs: bool = False
-    """Running mean/std observation normalisation (stored in the checkpoint)."""
-    net_arch: list[int] = field(default_factory=lambda: [64, 64])
-    """Hidden widths of the policy (and baseline) MLPs."""
-    activation: str = "tanh"
-    """Hidden activation."""
-    shared_trunk: bool = False
-    """One trunk for policy and baseline."""
-    log_std_init: float = 0.0
-    """Initial log standard deviation of the Gaussian policy (Box actions)."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(self.num_envs > 0, "num_envs", "must be > 0")
-        check(self.learning_rate > 0, "learning_rate", "must be > 0")
-        check(0 <= self.gamma <= 1, "gamma", "must be in [0, 1]")
 
 
 def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> str:
