@@ -158,7 +158,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.items or any(v is not None for v in (args.algo, args.env, args.steps, args.seed, args.run_dir)):
             raise UsageError("--resume continues a run with its stored config; pass no recipe, flags or overrides")
         state, run_dir = load_checkpoint(args.resume)
-        algo = state["algo"]
+        algo = state.get("algo")
+        if algo not in ALGOS or not (run_dir / "config.toml").exists():
+            raise UsageError(f"{args.resume} is not an rllab run directory or checkpoint to resume")
         values = read_toml(run_dir / "config.toml")
         if args.device:
             values["device"] = args.device
