@@ -93,9 +93,17 @@ def load(spec: str, *, resolution: int = 64, channels: int = 1, subset: dict | N
     """Load data by its spec: shapes, mnist:PATH, fashion-mnist:PATH or folder:PATH.
 
     `resolution` applies to shapes (64, or 32/16 as coverage averages) and folders (resized);
-    `subset` selects shapes by factor index, e.g. {"shape": 2, "scale": [4, 5]}.
+    `subset` (or the spec `shapes:shape=2,scale=4-5`) selects shapes by factor index.
     """
     kind, _, root = spec.partition(":")
+    if kind == "shapes" and root:  # shapes:scale=5,orientation=0-9 — a subset by factor index
+        subset = dict(subset or {})
+        for item in root.split(","):
+            name, eq, value = item.partition("=")
+            lo, dash, hi = value.partition("-")
+            if not eq or not lo.isdigit() or (dash and not hi.isdigit()):
+                raise UsageError(f"bad shapes subset {item!r} in {spec!r}; write e.g. shapes:shape=2,scale=3-5")
+            subset[name.strip()] = list(range(int(lo), int(hi) + 1)) if dash else int(lo)
     if kind == "shapes":
         if 64 % resolution:
             raise UsageError(f"shapes resolution must divide 64 (64, 32, 16, 8), not {resolution}")

@@ -19,8 +19,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from labcore.cli import Parser, run_command
 from labcore.config import build, defaults, describe, parse_overrides, read_toml
-from labcore.errors import TrainingError, UsageError, did_you_mean
+from labcore.errors import UsageError, did_you_mean
 from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, resolve_device
 from rllab import actor_critic, dqn, recipes, reinforce
 from rllab.config import RLConfig
@@ -45,13 +46,6 @@ ALGOS = {
     "ppo": Algo(actor_critic.PPOConfig, partial(actor_critic.train, algo="ppo"), actor_critic.load_policy,
                 "proximal policy optimisation: clipped, multi-epoch actor-critic"),
 }
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (exit code 2) instead of usage + error."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def config_help() -> str:
@@ -263,17 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) or a one-line argparse error (2)
         return int(e.code or 0)
     commands = {"train": cmd_train, "eval": cmd_eval, "enjoy": cmd_enjoy, "list": cmd_list}
-    try:
-        return commands[args.command](args)
-    except UsageError as e:
-        print(f"rllab {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except TrainingError as e:
-        print(f"rllab {args.command}: error: {e}; the last good checkpoint is kept", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_command("rllab", args.command, commands[args.command], args)
 
 
 if __name__ == "__main__":

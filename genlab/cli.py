@@ -1,0 +1,170 @@
+"""`genlab`: train generative models on images, sample from them and evaluate them.
+
+    genlab train [MODEL] [--data DATA] [--steps N] [--seed S] [--run-dir DIR] [--device D] [key=value ...]
+    genlab train --resume RUN_DIR
+    genlab sample RUN_DIR_OR_CHECKPOINT [--n 64] [--out samples.png] [--seed S]
+    genlab reconstruct RUN_DIR_OR_CHECKPOINT [--n 32] [--out recon.png]
+    genlab eval RUN_DIR_OR_CHECKPOINT [--k 1000] [--json]
+
+Exit codes: 0 success, 1 the run failed (e.g. non-finite loss), 2 bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from genlab.data import load
+from genlab.images import grid, save_png
+from genlab.train import GenConfig, as_float, build_model, evaluate, held_out, train
+from labcore.cli import Parser, run_command
+from labcore.config import build, describe, parse_overrides, read_toml
+from labcore.errors import UsageError
+from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, resolve_device
+
+MODELS = ("vae",)
+
+
+def make_parser() -> Parser:
+    parser = Parser(prog="genlab", description="Train generative models on images; sample and evaluate them.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    t = sub.add_parser("train", help="train a model (no arguments: a VAE on the built-in shapes data)",
+                       epilog=f"config keys (key=value):\n{describe(GenConfig)}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("items", nargs="*", metavar="[MODEL] [key=value ...]", help=f"model: {', '.join(MODELS)}")
+    t.add_argument("--data", help="shapes[:factor=i,...], mnist:PATH, fashion-mnist:PATH or folder:PATH")
+    t.add_argument("--steps", type=int, help="optimiser steps")
+    t.add_argument("--seed", type=int, help="random seed")
+    t.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    t.add_argument("--run-dir", type=Path, help="run directory (default runs/<model>-<data>-s<seed>-<time>)")
+    t.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run where it stopped")
+    for name, default, what in (("sample", 64, "a PNG grid of samples from the prior"),
+                                ("reconstruct", 32, "held-out images (top) and their reconstructions")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("run", type=Path, metavar="RUN_DIR_OR_CHECKPOINT")
+        p.add_argument("--n", type=int, default=default, help=f"how many (default {default})")
+        p.add_argument("--out", type=Path, default=Path(f"{name}.png"), help=f"PNG path (default {name}.png)")
+        p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
+        p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    e = sub.add_parser("eval", help="ELBO and IWAE bound (nats per image) on the held-out images")
+    e.add_argument("run", type=Path, metavar="RUN_DIR_OR_CHECKPOINT")
+    e.add_argument("--k", type=int, help="importance samples (default: the run's eval_k)")
+    e.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else")
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume:
+        if args.items or any(v is not None for v in (args.data, args.steps, args.seed, args.run_dir)):
+            raise UsageError("--resume continues a run with its stored config; pass no model, flags or overrides")
+        state, run_dir = load_checkpoint(args.resume)
+        values = read_toml(run_dir / "config.toml")
+        if args.device:
+            values["device"] = args.device
+        cfg = build(GenConfig, values)
+    else:
+        names = [i for i in args.items if "=" not in i]
+        if len(names) > 1 or (names and names[0] not in MODELS):
+            raise UsageError(f"unknown model {' '.join(names)!r}; choose from {', '.join(MODELS)}")
+        values = {"model": names[0]} if names else {}
+        flags = {"data": args.data, "steps": args.steps, "seed": args.seed, "device": args.device}
+        values.update({k: v for k, v in flags.items() if v is not None})
+        values.update(parse_overrides([i for i in args.items if "=" in i]))
+        cfg = build(GenConfig, values)
+        name = cfg.data.split(":")[0]
+        run_dir = args.run_dir or default_run_dir(f"{cfg.model}-{name}", cfg.seed)
+        check_new_run_dir(run_dir)
+        resolve_device(cfg.device)
+        state = None
+    if train(cfg, run_dir, state) == "interrupted":
+        print(f"interrupted; checkpoint saved. Continue with: genlab train --resume {run_dir}", file=sys.stderr)
+        return 130
+    result = json.loads((run_dir / "eval.json").read_text())
+    print(f"run directory: {run_dir}")
+    print(f"held-out ELBO {result['elbo']:.2f}, IWAE (k={result['iwae_k']}) {result['iwae']:.2f} nats per image")
+    return 0
+
+
+def load_model(path: Path):
+    state, run_dir = load_checkpoint(path)
+    if state.get("algo") not in MODELS:
+        raise UsageError(f"{path} is not a genlab checkpoint (it holds {state.get('algo')!r})")
+    cfg = build(GenConfig, state["config"])
+    model = build_model(cfg, state["channels"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError:
+        raise UsageError(f"{path} does not match the model its config describes") from None
+    return model.eval(), cfg
+
+
+def _out(args) -> Path:
+    if args.out.suffix.lower() != ".png":
+        raise UsageError(f"--out must end in .png, not {args.out}")
+    if args.out.exists() and not args.force:
+        raise UsageError(f"{args.out} already exists; pass --force to overwrite it or choose another --out")
+    if args.n <= 0:
+        raise UsageError(f"--n must be positive, not {args.n}")
+    return args.out
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    out = _out(args)
+    model, _ = load_model(args.run)
+    images = model.sample(args.n, torch.Generator().manual_seed(args.seed))
+    save_png(grid(images), out, scale=2)
+    print(f"wrote {out}: {args.n} samples")
+    return 0
+
+
+def held_out_images(cfg: GenConfig, n: int | None = None) -> torch.Tensor:
+    data = load(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+    _, eval_idx = held_out(len(data), cfg)
+    return as_float(torch.from_numpy(data.images[eval_idx[:n]]), data)
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    out = _out(args)
+    model, cfg = load_model(args.run)
+    x = held_out_images(cfg, args.n)
+    save_png(grid(torch.cat([x, model.reconstruct(x)]), nrow=len(x)), out, scale=2)
+    print(f"wrote {out}: {len(x)} held-out images above their reconstructions")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    model, cfg = load_model(args.run)
+    k = args.k or cfg.eval_k
+    if k <= 0:
+        raise UsageError(f"--k must be positive, not {k}")
+    torch.manual_seed(0)
+    result = evaluate(model, held_out_images(cfg), k)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"held-out ELBO {result['elbo']:.2f}, IWAE (k={k}) {result['iwae']:.2f} nats per image "
+              f"over {result['images']} images")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if args.command == "train":
+            args.items += [e for e in extra if "=" in e and not e.startswith("-")]
+            extra = [e for e in extra if e not in args.items]
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as e:
+        return int(e.code or 0)
+    commands = {"train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconstruct, "eval": cmd_eval}
+    return run_command("genlab", args.command, commands[args.command], args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""One training loop for the single-optimiser generative models (the VAE now; the AE next).
+
+    for step: x ~ data;  loss, metrics = model.loss(x);  optimiser step;  log / images / checkpoint
+
+A held-out slice of the data (`eval_images`, drawn with the seed) is never trained on; the final
+evaluation (ELBO and IWAE bound for the VAE, nats per image) runs on it and is written to eval.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from genlab.data import Dataset, load
+from genlab.images import grid
+from genlab.vae import VAE, VAEConfig
+from labcore.config import check, to_dict
+from labcore.errors import TrainingError
+from labcore.optim import make_optimizer
+from labcore.optim import step as optimizer_step
+from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
+
+
+@dataclass
+class GenConfig(VAEConfig):
+    model: Literal["vae"] = "vae"
+    """Which model (vae; ae and gan come next)."""
+    data: str = "shapes"
+    """shapes[:factor=i,...], mnist:PATH, fashion-mnist:PATH or folder:PATH."""
+    resolution: int = 32
+    """Image size (shapes: 64, or 32/16 coverage-averaged; folders are resized)."""
+    channels: int = 1
+    """1 (grey) or 3 (RGB), for folders."""
+    steps: int = 10_000
+    """Optimiser steps."""
+    batch_size: int = 64
+    """Images per step."""
+    learning_rate: float = 1e-3
+    """Adam step size."""
+    optimizer: str = "adam"
+    """sgd, momentum, adagrad, rmsprop, adam or adamw."""
+    max_grad_norm: float = 0.0
+    """Clip the global gradient norm to this (0 = off)."""
+    seed: int = 0
+    """Seed for torch and NumPy (initialisation, batches, the held-out split)."""
+    device: str = "auto"
+    """auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."""
+    threads: int = 0
+    """Torch CPU threads (0 = torch's default: all cores)."""
+    eval_images: int = 500
+    """Held-out images, never trained on, for the final evaluation."""
+    eval_k: int = 1000
+    """Importance samples of the IWAE bound at the end of training."""
+    log_freq: int = 100
+    """Write loss scalars every this many steps."""
+    image_freq: int = 1000
+    """Write sample and reconstruction grids (and latent histograms) every this many steps."""
+    checkpoint_freq: int = 2000
+    """Save checkpoints/last.pt every this many steps (also at the end and on Ctrl-C)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        for key in ("steps", "batch_size", "eval_images", "eval_k", "log_freq", "image_freq"):
+            check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
+        check(self.learning_rate > 0, "learning_rate", "must be > 0")
+        check(self.channels in (1, 3), "channels", "must be 1 or 3")
+        check(self.resolution in (16, 32, 64), "resolution", "must be 16, 32 or 64")
+
+
+def as_float(images: torch.Tensor, data: Dataset) -> torch.Tensor:
+    return images.float() / data.max_value
+
+
+def build_model(cfg: GenConfig, channels: int) -> VAE:
+    return VAE(cfg, channels, cfg.resolution)
+
+
+def held_out(n: int, cfg: GenConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(train, eval) indices: the eval split depends on the seed only, so `genlab eval` can rebuild it."""
+    order = np.random.default_rng(cfg.seed + 1).permutation(n)
+    k = min(cfg.eval_images, n // 5)
+    return order[k:], order[:k]
+
+
+def evaluate(model: VAE, x: torch.Tensor, k: int) -> dict[str, float]:
+    elbo, iwae = model.elbo_and_iwae(x, k)
+    return {"elbo": float(elbo.mean()), "iwae": float(iwae.mean()), "iwae_k": k, "images": len(x)}
+
+
+def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
+    data = load(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    rng = seed_everything(cfg.seed)
+    images = torch.from_numpy(data.images)
+    train_idx, eval_idx = held_out(len(images), cfg)
+    model = build_model(cfg, images.shape[1]).to(device)
+    optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate)
+    step = 0
+    if resume:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        step = resume["step"]
+        restore_rng(resume["rng"], rng)
+
+    def checkpoint() -> None:
+        run.save({"algo": cfg.model, "config": to_dict(cfg), "step": step, "model": model.state_dict(),
+                  "optimizer": optimizer.state_dict(), "rng": rng_state(rng), "channels": images.shape[1]})
+
+    run = Run(run_dir, to_dict(cfg), total=cfg.steps, start=step, resume=resume is not None,
+              desc=f"{cfg.model} {cfg.data}")
+    fixed_z = torch.randn(64, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    fixed_x = as_float(images[eval_idx[:32]], data).to(device)
+    sums: dict[str, float] = {}
+    try:
+        while step < cfg.steps:
+            if run.stop_requested:
+                checkpoint()
+                return "interrupted"
+            x = as_float(images[rng.choice(train_idx, cfg.batch_size)], data).to(device)
+            loss, metrics = model.loss(x)
+            if not np.isfinite(metrics["loss/total"]):
+                raise TrainingError(f"non-finite loss at step {step}; try a lower learning_rate")
+            optimizer_step(optimizer, loss, model.parameters(), cfg.max_grad_norm)
+            step += 1
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + value
+            if step % cfg.log_freq == 0:
+                run.log(step, {k: v / cfg.log_freq for k, v in sums.items()})
+                run.progress(step, loss=sums["loss/total"] / cfg.log_freq)
+                sums = {}
+            if step % cfg.image_freq == 0 or step == cfg.steps:
+                model.eval()
+                with torch.no_grad():
+                    run.writer.add_image("samples", grid(model.image(model.decode(fixed_z)), 8), step)
+                    recon = model.reconstruct(fixed_x)
+                    run.writer.add_image("reconstructions", grid(torch.cat([fixed_x, recon]), 8), step)
+                    run.writer.add_histogram("latent/mu", model.encode(fixed_x)[0], step)
+                model.train()
+            if step % cfg.checkpoint_freq == 0:
+                checkpoint()
+        model.eval()
+        result = evaluate(model, as_float(images[eval_idx], data).to(device), cfg.eval_k)
+        run.log(step, {"eval/elbo": result["elbo"], "eval/iwae": result["iwae"]})
+        checkpoint()
+        run.write_json("eval.json", {**result, "step": step, "train_seconds": round(run.elapsed(), 2)})
+        run.progress(step)
+        return "done"
+    finally:
+        run.close()

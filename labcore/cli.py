@@ -1,0 +1,34 @@
+"""What both command lines share: one-line argparse errors and the exit-code contract.
+
+Exit codes: 0 success, 1 the run could not go on (e.g. non-finite loss), 2 bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from labcore.errors import TrainingError, UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (exit code 2) instead of usage + error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def run_command(prog: str, command: str, fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run one subcommand, turning the lab's errors into one line on stderr and an exit code."""
+    try:
+        return fn(args)
+    except UsageError as e:
+        print(f"{prog} {command}: error: {e}", file=sys.stderr)
+        return 2
+    except TrainingError as e:
+        print(f"{prog} {command}: error: {e}; the last good checkpoint is kept", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,87 @@
+"""genlab: one VAE step changes the weights, and tiny-budget runs of every command."""
+
+import json
+
+import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from genlab.cli import main
+from genlab.data import load
+from genlab.train import GenConfig
+from genlab.vae import VAE
+from labcore.config import build
+
+TINY = ["--data", "shapes:scale=5,orientation=0", "--steps", "60", "eval_images=40", "eval_k=20",
+        "image_freq=30", "log_freq=10", "checkpoint_freq=30", "batch_size=16"]
+
+
+def test_one_vae_step_changes_every_part_and_lowers_the_loss():
+    torch.manual_seed(0)
+    model = VAE(build(GenConfig, {}), 1, 32)
+    x = torch.from_numpy(load("shapes:scale=5,orientation=0,pos_x=0-3", resolution=32).images[:16]).float() / 255
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    losses = []
+    for _ in range(30):
+        loss, metrics = model.loss(x)
+        assert set(metrics) == {"loss/total", "loss/recon", "loss/kl"}
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert all(not torch.equal(before[k], v) for k, v in model.state_dict().items() if k.endswith("weight"))
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_train_sample_reconstruct_eval(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "vae", "--run-dir", str(run), *TINY]) == 0
+    assert "held-out ELBO" in capsys.readouterr().out
+    result = json.loads((run / "eval.json").read_text())
+    assert result["iwae"] >= result["elbo"]  # the IWAE bound is tighter than the ELBO
+    acc = EventAccumulator(str(run), size_guidance={"images": 0})
+    acc.Reload()
+    assert {"loss/total", "loss/recon", "loss/kl", "eval/elbo", "eval/iwae"} <= set(acc.Tags()["scalars"])
+    assert {"samples", "reconstructions"} <= set(acc.Tags()["images"])
+    assert "latent/mu" in acc.Tags()["histograms"]
+
+    out = tmp_path / "samples.png"
+    assert main(["sample", str(run), "--n", "16", "--out", str(out), "--seed", "1"]) == 0
+    first = out.read_bytes()
+    assert main(["sample", str(run), "--n", "16", "--out", str(out), "--seed", "1", "--force"]) == 0
+    assert out.read_bytes() == first  # --seed makes it reproducible
+    with Image.open(out) as im:
+        assert im.size == (2 * (4 * 34 + 2), 2 * (4 * 34 + 2))  # 4×4 grid of 32 px + 2 px padding, ×2
+    assert main(["sample", str(run), "--out", str(out)]) == 2  # never overwrites without --force
+    assert main(["reconstruct", str(run), "--n", "8", "--out", str(tmp_path / "recon.png")]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--k", "10", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert set(metrics) == {"elbo", "iwae", "iwae_k", "images"} and metrics["iwae_k"] == 10
+
+
+def _bad(capsys, argv, match):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and match in err, err
+
+
+def test_bad_input(tmp_path, capsys):
+    _bad(capsys, ["train", "--data", f"mnist:{tmp_path / 'nope'}", "--run-dir", str(tmp_path / "r")],
+         "no such IDX file")
+    _bad(capsys, ["train", "--data", "cifar", "--run-dir", str(tmp_path / "r")], "unknown data 'cifar'")
+    _bad(capsys, ["train", "gan3", "--run-dir", str(tmp_path / "r")], "unknown model")
+    _bad(capsys, ["train", "latent_dim=0", "--run-dir", str(tmp_path / "r")], "'latent_dim' must be > 0")
+    assert not (tmp_path / "r").exists()
+    _bad(capsys, ["sample", str(tmp_path / "missing")], "no such run directory or checkpoint")
+
+
+def test_rllab_checkpoint_is_refused(tmp_path, capsys):
+    from rllab.cli import main as rllab_main
+
+    run = tmp_path / "rl"
+    assert rllab_main(["train", "--run-dir", str(run), "--steps", "200", "learning_starts=100",
+                       "eval_episodes=1", "net_arch=[8]"]) == 0
+    capsys.readouterr()
+    _bad(capsys, ["sample", str(run), "--out", str(tmp_path / "s.png")], "is not a genlab checkpoint")
