@@ -66,17 +66,18 @@ def render(factors: np.ndarray, resolution: int = 64) -> np.ndarray:
     factors = np.asarray(factors, dtype=np.int64).reshape(-1, 5)
     if 64 % resolution:
         raise ValueError(f"resolution must divide 64, not {resolution}")
-    n = len(factors)
-    out = np.zeros((n, 64, 64), np.uint8)
+    if resolution < 64:  # render at 64 and average k×k blocks, a slice at a time to bound memory
+        k, out = 64 // resolution, np.zeros((len(factors), resolution, resolution), np.uint8)
+        for start in range(0, len(factors), 65536):
+            full = render(factors[start:start + 65536], 64).reshape(-1, resolution, k, resolution, k)
+            out[start:start + 65536] = np.round(full.mean(axis=(2, 4), dtype=np.float32) * 255)
+        return out
+    out = np.zeros((len(factors), 64, 64), np.uint8)
     chunks = [np.flatnonzero(factors[:, 0] == k) for k in range(3)]  # one shape at a time: no wasted tests
     for shape, idx in enumerate(chunks):
         for start in range(0, len(idx), 8192):  # bounded memory: 8k windows of 32×32 floats at a time
             _render_chunk(shape, factors[idx[start:start + 8192]], idx[start:start + 8192], out)
-    if resolution == 64:
-        return out
-    k = 64 // resolution
-    blocks = out.reshape(n, resolution, k, resolution, k).mean(axis=(2, 4))
-    return np.round(blocks * 255).astype(np.uint8)
+    return out
 
 
 def _render_chunk(shape: int, f: np.ndarray, where: np.ndarray, out: np.ndarray) -> None:
