@@ -85,3 +85,26 @@ def test_rllab_checkpoint_is_refused(tmp_path, capsys):
                        "eval_episodes=1", "net_arch=[8]"]) == 0
     capsys.readouterr()
     _bad(capsys, ["sample", str(run), "--out", str(tmp_path / "s.png")], "is not a genlab checkpoint")
+
+
+def test_interrupted_run_resumes_exactly(tmp_path):
+    import signal
+    import subprocess
+
+    args = ["--data", "shapes:scale=5,orientation=0", "--steps", "500", "--seed", "3", "eval_images=40",
+            "eval_k=20", "image_freq=250", "checkpoint_freq=50", "batch_size=16", "threads=1", "device=cpu"]
+    reference = subprocess.Popen(["genlab", "train", "--run-dir", str(tmp_path / "reference"), *args],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = tmp_path / "run"
+    proc = subprocess.Popen(["genlab", "train", "--run-dir", str(run), *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    while not (run / "checkpoints" / "last.pt").exists():
+        assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    assert 0 < torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"] < 500
+    assert subprocess.run(["genlab", "train", "--resume", str(run)], capture_output=True, timeout=300).returncode == 0
+    assert reference.wait(timeout=300) == 0
+    ref = torch.load(tmp_path / "reference" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    got = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(ref[k], got[k]) for k in ref)
