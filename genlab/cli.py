@@ -1,6 +1,6 @@
 """`genlab`: train generative models on images, sample from them and evaluate them.
 
-    genlab train [MODEL] [--data DATA] [--steps N] [--seed S] [--run-dir DIR] [--device D] [key=value ...]
+    genlab train [vae|ae] [--data DATA] [--steps N] [--seed S] [--run-dir DIR] [--device D] [key=value ...]
     genlab train --resume RUN_DIR
     genlab sample RUN_DIR_OR_CHECKPOINT [--n 64] [--out samples.png] [--seed S]
     genlab reconstruct RUN_DIR_OR_CHECKPOINT [--n 32] [--out recon.png]
@@ -20,13 +20,13 @@ import torch
 
 from genlab.data import load
 from genlab.images import grid, save_png
-from genlab.train import GenConfig, as_float, build_model, evaluate, held_out, train
+from genlab.train import GenConfig, as_float, build_model, held_out, train
 from labcore.cli import Parser, run_command
 from labcore.config import build, describe, parse_overrides, read_toml
 from labcore.errors import UsageError
 from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, resolve_device
 
-MODELS = ("vae",)
+MODELS = ("vae", "ae")
 
 
 def make_parser() -> Parser:
@@ -50,7 +50,7 @@ def make_parser() -> Parser:
         p.add_argument("--out", type=Path, default=Path(f"{name}.png"), help=f"PNG path (default {name}.png)")
         p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
         p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    e = sub.add_parser("eval", help="ELBO and IWAE bound (nats per image) on the held-out images")
+    e = sub.add_parser("eval", help="held-out ELBO and IWAE bound (vae) or reconstruction error (ae)")
     e.add_argument("run", type=Path, metavar="RUN_DIR_OR_CHECKPOINT")
     e.add_argument("--k", type=int, help="importance samples (default: the run's eval_k)")
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else")
@@ -85,8 +85,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 130
     result = json.loads((run_dir / "eval.json").read_text())
     print(f"run directory: {run_dir}")
-    print(f"held-out ELBO {result['elbo']:.2f}, IWAE (k={result['iwae_k']}) {result['iwae']:.2f} nats per image")
+    print(describe_result(result))
     return 0
+
+
+def describe_result(result: dict) -> str:
+    if "elbo" in result:
+        return (f"held-out ELBO {result['elbo']:.2f}, IWAE (k={result['iwae_k']}) {result['iwae']:.2f} nats per "
+                f"image over {result['images']} images")
+    return (f"held-out reconstruction: {result['recon_nats']:.2f} nats per image, MSE {result['mse']:.5f} "
+            f"over {result['images']} images")
 
 
 def load_model(path: Path):
@@ -114,7 +122,9 @@ def _out(args) -> Path:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     out = _out(args)
-    model, _ = load_model(args.run)
+    model, cfg = load_model(args.run)
+    if cfg.model == "ae":
+        raise UsageError("an autoencoder has no prior to sample from; use genlab reconstruct, or train a vae")
     images = model.sample(args.n, torch.Generator().manual_seed(args.seed))
     save_png(grid(images), out, scale=2)
     print(f"wrote {out}: {args.n} samples")
@@ -142,12 +152,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if k <= 0:
         raise UsageError(f"--k must be positive, not {k}")
     torch.manual_seed(0)
-    result = evaluate(model, held_out_images(cfg), k)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"held-out ELBO {result['elbo']:.2f}, IWAE (k={k}) {result['iwae']:.2f} nats per image "
-              f"over {result['images']} images")
+    result = model.evaluate(held_out_images(cfg), k)
+    print(json.dumps(result) if args.json else describe_result(result))
     return 0
 
 

@@ -48,3 +48,15 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def iwae_bound(log_weights: torch.Tensor) -> torch.Tensor:
     """log (1/K) Σ_k w_k from log-weights (B, K) = log p(x, z_k) − log q(z_k|x); returns (B,)."""
     return torch.logsumexp(log_weights, dim=1) - math.log(log_weights.shape[1])
+
+
+def log_likelihood(decoder: str, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """log p(x|z) per image (B,) of a `bernoulli` decoder (out = logits) or a unit-variance `gaussian` one."""
+    if decoder == "bernoulli":
+        return log_bernoulli(x, out)
+    return -0.5 * ((x - out).pow(2) + LOG_2PI).flatten(1).sum(1)
+
+
+def decoder_image(decoder: str, out: torch.Tensor) -> torch.Tensor:
+    """The decoder's output as an image in [0, 1]: sigmoid of Bernoulli logits, clamped Gaussian means."""
+    return torch.sigmoid(out) if decoder == "bernoulli" else out.clamp(0, 1)

@@ -1,9 +1,9 @@
-"""One training loop for the single-optimiser generative models (the VAE now; the AE next).
+"""One training loop for the single-optimiser generative models: the autoencoder and the VAE.
 
     for step: x ~ data;  loss, metrics = model.loss(x);  optimiser step;  log / images / checkpoint
 
 A held-out slice of the data (`eval_images`, drawn with the seed) is never trained on; the final
-evaluation (ELBO and IWAE bound for the VAE, nats per image) runs on it and is written to eval.json.
+evaluation (VAE: ELBO and IWAE bound; AE: reconstruction error) runs on it and is written to eval.json.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from genlab.ae import AE
 from genlab.data import Dataset, load
 from genlab.images import grid
 from genlab.vae import VAE, VAEConfig
@@ -27,8 +28,8 @@ from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everyt
 
 @dataclass
 class GenConfig(VAEConfig):
-    model: Literal["vae"] = "vae"
-    """Which model (vae; ae and gan come next)."""
+    model: Literal["vae", "ae"] = "vae"
+    """vae (variational autoencoder) or ae (plain autoencoder)."""
     data: str = "shapes"
     """shapes[:factor=i,...], mnist:PATH, fashion-mnist:PATH or folder:PATH."""
     resolution: int = 32
@@ -75,8 +76,8 @@ def as_float(images: torch.Tensor, data: Dataset) -> torch.Tensor:
     return images.float() / data.max_value
 
 
-def build_model(cfg: GenConfig, channels: int) -> VAE:
-    return VAE(cfg, channels, cfg.resolution)
+def build_model(cfg: GenConfig, channels: int) -> VAE | AE:
+    return (VAE if cfg.model == "vae" else AE)(cfg, channels, cfg.resolution)
 
 
 def held_out(n: int, cfg: GenConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -84,11 +85,6 @@ def held_out(n: int, cfg: GenConfig) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(cfg.seed + 1).permutation(n)
     k = min(cfg.eval_images, n // 5)
     return order[k:], order[:k]
-
-
-def evaluate(model: VAE, x: torch.Tensor, k: int) -> dict[str, float]:
-    elbo, iwae = model.elbo_and_iwae(x, k)
-    return {"elbo": float(elbo.mean()), "iwae": float(iwae.mean()), "iwae_k": k, "images": len(x)}
 
 
 def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
@@ -137,16 +133,17 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
             if step % cfg.image_freq == 0 or step == cfg.steps:
                 model.eval()
                 with torch.no_grad():
-                    run.writer.add_image("samples", grid(model.image(model.decode(fixed_z)), 8), step)
+                    if cfg.model == "vae":  # the AE has no prior to sample from
+                        run.writer.add_image("samples", grid(model.image(model.decode(fixed_z)), 8), step)
                     recon = model.reconstruct(fixed_x)
                     run.writer.add_image("reconstructions", grid(torch.cat([fixed_x, recon]), 8), step)
-                    run.writer.add_histogram("latent/mu", model.encode(fixed_x)[0], step)
+                    run.writer.add_histogram("latent/code", model.code(fixed_x), step)
                 model.train()
             if step % cfg.checkpoint_freq == 0:
                 checkpoint()
         model.eval()
-        result = evaluate(model, as_float(images[eval_idx], data).to(device), cfg.eval_k)
-        run.log(step, {"eval/elbo": result["elbo"], "eval/iwae": result["iwae"]})
+        result = model.evaluate(as_float(images[eval_idx], data).to(device), cfg.eval_k)
+        run.log(step, {f"eval/{k}": v for k, v in result.items() if k not in ("images", "iwae_k")})
         checkpoint()
         run.write_json("eval.json", {**result, "step": step, "train_seconds": round(run.elapsed(), 2)})
         run.progress(step)

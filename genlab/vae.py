@@ -3,8 +3,8 @@
     q(z|x) = N(mu(x), diag(exp(logvar(x)))),  p(z) = N(0, I),  p(x|z) = Bernoulli(σ(f(z))) or N(f(z), I)
     loss = −E_q[log p(x|z)] + β · KL(q(z|x) ‖ p(z))        (β = 1: the negative ELBO, in nats per image)
 
-The encoder and decoder are the conv builders of `labcore` (32 channels, 4×4 kernels, stride 2, one
-layer per halving, then a 256-unit layer), sized for 32×32 or 64×64 images.
+The encoder and decoder (`conv_autoencoder`, shared with the autoencoder) are the conv builders of
+`labcore`: 4×4 kernels with stride 2, one layer per halving down to 4×4, then a 256-unit layer.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from typing import Literal
 import torch
 from torch import nn
 
-from genlab.losses import iwae_bound, kl_normal, log_bernoulli, log_normal, log_standard_normal, reparameterize
+from genlab.losses import (
+    decoder_image,
+    iwae_bound,
+    kl_normal,
+    log_likelihood,
+    log_normal,
+    log_standard_normal,
+    reparameterize,
+)
 from labcore.config import check
 from labcore.nets import conv_decoder, conv_encoder, mlp
 
@@ -44,31 +52,36 @@ def conv_arch(resolution: int, channels: int) -> tuple[list[int], list[int]]:
     return enc, [32] * (n - 1) + [channels]
 
 
+def conv_autoencoder(channels: int, resolution: int, code_dim: int, latent_dim: int) -> tuple[nn.Module, nn.Module]:
+    """(encoder: image → code_dim, decoder: latent_dim → image-shaped output), mirrored conv stacks."""
+    enc, dec = conv_arch(resolution, channels)
+    k, s, p = [4] * len(enc), [2] * len(enc), [1] * len(enc)  # each layer halves the size
+    torso, flat = conv_encoder((channels, resolution, resolution), enc, k, s, padding=p)
+    encoder = nn.Sequential(torso, nn.Linear(flat, 256), nn.ReLU(), nn.Linear(256, code_dim))
+    decoder = nn.Sequential(mlp(latent_dim, [256]), conv_decoder(256, (64, 4, 4), dec, k, s, padding=p))
+    return encoder, decoder
+
+
 class VAE(nn.Module):
     def __init__(self, cfg: VAEConfig, channels: int, resolution: int):
         super().__init__()
         self.cfg = cfg
-        enc, dec = conv_arch(resolution, channels)
-        k, s, p = [4] * len(enc), [2] * len(enc), [1] * len(enc)  # each layer halves the size
-        self.encoder, flat = conv_encoder((channels, resolution, resolution), enc, k, s, padding=p)
-        self.to_stats = nn.Sequential(nn.Linear(flat, 256), nn.ReLU(), nn.Linear(256, 2 * cfg.latent_dim))
-        self.decoder = nn.Sequential(
-            mlp(cfg.latent_dim, [256]),
-            conv_decoder(256, (64, 4, 4), dec, k, s, padding=p),
-        )
+        self.encoder, self.decoder = conv_autoencoder(channels, resolution, 2 * cfg.latent_dim, cfg.latent_dim)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # (B, C, H, W) → 2 × (B, D)
-        mu, logvar = self.to_stats(self.encoder(x)).chunk(2, dim=1)
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar
+
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean representation mu(x), (B, D)."""
+        return self.encode(x)[0]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder output: logits (Bernoulli) or means (Gaussian), (B, C, H, W)."""
         return self.decoder(z)
 
     def log_likelihood(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:  # (B,)
-        if self.cfg.decoder == "bernoulli":
-            return log_bernoulli(x, out)
-        return -0.5 * ((x - out).pow(2) + math.log(2 * math.pi)).flatten(1).sum(1)
+        return log_likelihood(self.cfg.decoder, x, out)
 
     def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         mu, logvar = self.encode(x)
@@ -79,8 +92,7 @@ class VAE(nn.Module):
         return total, {"loss/total": total.item(), "loss/recon": recon.item(), "loss/kl": kl.item()}
 
     def image(self, out: torch.Tensor) -> torch.Tensor:
-        """Decoder output as an image in [0, 1]."""
-        return torch.sigmoid(out) if self.cfg.decoder == "bernoulli" else out.clamp(0, 1)
+        return decoder_image(self.cfg.decoder, out)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -103,3 +115,8 @@ class VAE(nn.Module):
             log_w.append(log_px_z + log_standard_normal(z) - log_normal(z, mu[i], logvar[i]))
         log_w = torch.stack(log_w)  # (B, k)
         return log_w.mean(1), iwae_bound(log_w)
+
+    def evaluate(self, x: torch.Tensor, k: int) -> dict[str, float]:
+        """Held-out ELBO and IWAE_k bound, nats per image."""
+        elbo, iwae = self.elbo_and_iwae(x, k)
+        return {"elbo": float(elbo.mean()), "iwae": float(iwae.mean()), "iwae_k": k, "images": len(x)}

@@ -44,7 +44,7 @@ def test_train_sample_reconstruct_eval(tmp_path, capsys):
     acc.Reload()
     assert {"loss/total", "loss/recon", "loss/kl", "eval/elbo", "eval/iwae"} <= set(acc.Tags()["scalars"])
     assert {"samples", "reconstructions"} <= set(acc.Tags()["images"])
-    assert "latent/mu" in acc.Tags()["histograms"]
+    assert "latent/code" in acc.Tags()["histograms"]
 
     out = tmp_path / "samples.png"
     assert main(["sample", str(run), "--n", "16", "--out", str(out), "--seed", "1"]) == 0
@@ -108,3 +108,16 @@ def test_interrupted_run_resumes_exactly(tmp_path):
     ref = torch.load(tmp_path / "reference" / "checkpoints" / "last.pt", weights_only=True)["model"]
     got = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(ref[k], got[k]) for k in ref)
+
+
+def test_autoencoder_trains_reconstructs_and_cannot_sample(tmp_path, capsys):
+    run = tmp_path / "ae"
+    assert main(["train", "ae", "--run-dir", str(run), *TINY]) == 0
+    assert "held-out reconstruction" in capsys.readouterr().out
+    result = json.loads((run / "eval.json").read_text())
+    assert result["recon_nats"] > 0 and 0 <= result["mse"] < 0.25
+    assert main(["reconstruct", str(run), "--n", "4", "--out", str(tmp_path / "r.png")]) == 0
+    capsys.readouterr()
+    _bad(capsys, ["sample", str(run), "--out", str(tmp_path / "s.png")], "an autoencoder has no prior")
+    assert main(["eval", str(run), "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"recon_nats", "mse", "images"}
