@@ -21,7 +21,7 @@ import torch
 from genlab.data import load
 from genlab.images import grid, save_png
 from genlab.train import GenConfig, as_float, build_model, held_out, train
-from labcore.cli import Parser, run_command
+from labcore.cli import Parser, parse, run_command
 from labcore.config import build, describe, parse_overrides, read_toml
 from labcore.errors import UsageError
 from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, resolve_device
@@ -158,16 +158,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
-    try:
-        args, extra = parser.parse_known_args(argv)
-        if args.command == "train":
-            args.items += [e for e in extra if "=" in e and not e.startswith("-")]
-            extra = [e for e in extra if e not in args.items]
-        if extra:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    except SystemExit as e:
-        return int(e.code or 0)
+    args = parse(make_parser(), argv)
+    if isinstance(args, int):
+        return args
     commands = {"train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconstruct, "eval": cmd_eval}
     return run_command("genlab", args.command, commands[args.command], args)
 

@@ -19,6 +19,24 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | int:
+    """Parse argv, or return the exit code of --help (0) or of a one-line argparse error (2).
+
+    `train`'s key=value overrides may follow its flags, which a plain nargs="*" positional does not
+    collect, so they are gathered from what argparse leaves over.
+    """
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if args.command == "train":
+            args.items += [e for e in extra if "=" in e and not e.startswith("-")]
+            extra = [e for e in extra if e not in args.items]
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as e:
+        return int(e.code or 0)
+    return args
+
+
 def run_command(prog: str, command: str, fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run one subcommand, turning the lab's errors into one line on stderr and an exit code."""
     try:

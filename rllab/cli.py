@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from labcore.cli import Parser, run_command
+from labcore.cli import Parser, parse, run_command
 from labcore.config import build, defaults, describe, parse_overrides, read_toml
 from labcore.errors import UsageError, did_you_mean
 from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, resolve_device
@@ -245,17 +245,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
-    try:
-        # key=value overrides may come after flags, which a plain nargs="*" positional does not collect
-        args, extra = parser.parse_known_args(argv)
-        if args.command == "train":
-            args.items += [e for e in extra if "=" in e and not e.startswith("-")]
-            extra = [e for e in extra if e not in args.items]
-        if extra:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    except SystemExit as e:  # --help (0) or a one-line argparse error (2)
-        return int(e.code or 0)
+    args = parse(make_parser(), argv)
+    if isinstance(args, int):
+        return args
     commands = {"train": cmd_train, "eval": cmd_eval, "enjoy": cmd_enjoy, "list": cmd_list}
     return run_command("rllab", args.command, commands[args.command], args)
 
