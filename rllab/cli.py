@@ -240,7 +240,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in recipes.available():
         algo, values, result = recipes.load(name)
         score = result.get("score", "not measured")
-        print(f"  {name:24s} {algo:6s} {values.get('env', ''):22s} {values.get('steps', '')!s:>9} steps  {score}")
+        print(f"  {name:26s} {algo:9s} {values.get('env', ''):25s} {values.get('steps', '')!s:>8} steps  {score}")
     return 0
 
 
