@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 the run could not go on (e.g. non-finite loss), 2 bad i
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -50,3 +51,6 @@ def run_command(prog: str, command: str, fn: Callable[[argparse.Namespace], int]
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rllab list | head`: the reader left; not an error, and no traceback at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -82,3 +82,9 @@ def test_console_script_and_module_help():
         assert proc.returncode == 0, proc.stderr
     train_help = subprocess.run(["rllab", "train", "--help"], capture_output=True, text=True, timeout=120).stdout
     assert "--resume" in train_help and "learning_rate" in train_help and "Discount factor" in train_help
+
+
+def test_output_piped_into_a_closed_reader_is_not_a_traceback():
+    # `true` exits at once, long before rllab has imported torch: every write meets a closed pipe
+    proc = subprocess.run("rllab list | true", shell=True, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
