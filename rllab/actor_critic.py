@@ -27,7 +27,7 @@ from labcore.optim import make_optimizer, scheduled_lr, set_lr
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
 from rllab.config import PolicyGradientConfig
-from rllab.envs import make_env
+from rllab.envs import make_env, replay
 from rllab.evaluate import evaluate_and_keep_best, next_multiple
 from rllab.policies import ActorCritic
 from rllab.returns import discounted_returns, gae, nstep_targets
@@ -180,9 +180,7 @@ def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = 
         episode_returns.extend(s["episode_returns"])
         episode_lengths.extend(s["episode_lengths"])
         for i, env in enumerate(envs.envs):  # rebuild each sub-env: same reset seed, same actions
-            obs[i], _ = env.reset(seed=seeds[i])
-            for a in actions_log[i]:
-                obs[i], *_ = env.step(np.asarray(a, dtype=envs.single_action_space.dtype))
+            obs[i] = replay(env, seeds[i], actions_log[i])
         restore_rng(resume["rng"], rng)
 
     def checkpoint(name: str = "last") -> None:

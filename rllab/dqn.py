@@ -29,7 +29,7 @@ from labcore.optim import make_optimizer, scheduled_lr, set_lr
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
 from rllab.config import RLConfig
-from rllab.envs import is_image, make_env, require_discrete
+from rllab.envs import is_image, make_env, replay, require_discrete
 from rllab.evaluate import evaluate_and_keep_best
 from rllab.replay import ReplayBuffer
 
@@ -218,9 +218,7 @@ def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
         episode_lengths.extend(s["episode_lengths"])
         # Rebuild the environment's exact state: same reset seed, same actions so far this episode.
         episode_seed, episode_actions = s["episode_seed"], list(s["episode_actions"])
-        obs, _ = env.reset(seed=episode_seed)
-        for a in episode_actions:
-            obs, *_ = env.step(a)
+        obs = replay(env, episode_seed, episode_actions)
         restore_rng(resume["rng"], rng)
 
     def checkpoint(name: str = "last") -> None:

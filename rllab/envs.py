@@ -89,3 +89,13 @@ def require_discrete(env: gym.Env, env_id: str, algo: str) -> int:
         f"{algo} needs a discrete action space, but {env_id} has {kind}{getattr(space, 'shape', '')}; "
         "for Box actions use reinforce, ac or ppo"
     )
+
+
+def replay(env: gym.Env, seed: int, actions: list) -> np.ndarray:
+    """Rebuild an environment's exact mid-episode state: reset with the episode's seed, then step the
+    actions taken since. Returns the current observation. This is how a resumed run continues exactly
+    without pickling environments (a checkpoint holds only the seed and the actions)."""
+    obs, _ = env.reset(seed=seed)
+    for action in actions:
+        obs, *_ = env.step(np.asarray(action, dtype=env.action_space.dtype))
+    return obs

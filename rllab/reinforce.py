@@ -22,7 +22,7 @@ from labcore.errors import TrainingError
 from labcore.optim import make_optimizer, scheduled_lr, set_lr
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
-from rllab.actor_critic import build_policy, explained_variance, load_policy  # noqa: F401 (load_policy: CLI)
+from rllab.actor_critic import build_policy, explained_variance
 from rllab.config import PolicyGradientConfig
 from rllab.envs import make_env
 from rllab.evaluate import evaluate_and_keep_best, next_multiple
