@@ -1,10 +1,11 @@
 """`genlab`: train generative models on images, sample from them and evaluate them.
 
-    genlab train [vae|ae] [--data DATA] [--steps N] [--seed S] [--run-dir DIR] [--device D] [key=value ...]
+    genlab train [MODEL|RECIPE] [--data DATA] [--steps N] [--seed S] [--run-dir DIR] [--device D] [key=value ...]
     genlab train --resume RUN_DIR
     genlab sample RUN_DIR_OR_CHECKPOINT [--n 64] [--out samples.png] [--seed S]
     genlab reconstruct RUN_DIR_OR_CHECKPOINT [--n 32] [--out recon.png]
-    genlab eval RUN_DIR_OR_CHECKPOINT [--k 1000] [--json]
+    genlab eval RUN_DIR_OR_CHECKPOINT [--k 1000] [--samples N] [--json]
+    genlab list
 
 Exit codes: 0 success, 1 the run failed (e.g. non-finite loss), 2 bad input, 130 interrupted.
 """
@@ -18,15 +19,16 @@ from pathlib import Path
 
 import torch
 
+from genlab import recipes
 from genlab.data import load
 from genlab.images import grid, save_png
-from genlab.train import GenConfig, as_float, build_model, held_out, train
+from genlab.train import GenConfig, as_float, build_model, held_out, judge_samples, judgeable, train
 from labcore.cli import Parser, parse, run_command
 from labcore.config import build, describe, parse_overrides, read_toml
 from labcore.errors import UsageError
 from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, resolve_device
 
-MODELS = ("vae", "ae")
+MODELS = ("vae", "ae", "gan")
 
 
 def make_parser() -> Parser:
@@ -35,7 +37,9 @@ def make_parser() -> Parser:
     t = sub.add_parser("train", help="train a model (no arguments: a VAE on the built-in shapes data)",
                        epilog=f"config keys (key=value):\n{describe(GenConfig)}",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("items", nargs="*", metavar="[MODEL] [key=value ...]", help=f"model: {', '.join(MODELS)}")
+    t.add_argument("items", nargs="*", metavar="[MODEL|RECIPE] [key=value ...]",
+                   help=f"a model ({', '.join(MODELS)}; its recipe of the same name when there is one), "
+                   "a recipe name from `genlab list` or a .toml path")
     t.add_argument("--data", help="shapes[:factor=i,...], mnist:PATH, fashion-mnist:PATH or folder:PATH")
     t.add_argument("--steps", type=int, help="optimiser steps")
     t.add_argument("--seed", type=int, help="random seed")
@@ -50,10 +54,13 @@ def make_parser() -> Parser:
         p.add_argument("--out", type=Path, default=Path(f"{name}.png"), help=f"PNG path (default {name}.png)")
         p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
         p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    e = sub.add_parser("eval", help="held-out ELBO and IWAE bound (vae) or reconstruction error (ae)")
+    e = sub.add_parser("eval", help="held-out ELBO and IWAE bound (vae), reconstruction error (ae), "
+                       "sample validity, coverage and Fréchet distance (gan on shapes)")
     e.add_argument("run", type=Path, metavar="RUN_DIR_OR_CHECKPOINT")
     e.add_argument("--k", type=int, help="importance samples (default: the run's eval_k)")
+    e.add_argument("--samples", type=int, help="gan: samples to judge (default: the run's eval_samples)")
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else")
+    sub.add_parser("list", help="models and recipes (with what they reach)")
     return parser
 
 
@@ -68,9 +75,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = build(GenConfig, values)
     else:
         names = [i for i in args.items if "=" not in i]
-        if len(names) > 1 or (names and names[0] not in MODELS):
-            raise UsageError(f"unknown model {' '.join(names)!r}; choose from {', '.join(MODELS)}")
-        values = {"model": names[0]} if names else {}
+        if len(names) > 1:
+            raise UsageError(f"expected at most one model or recipe, got {', '.join(names)}")
+        values = recipes.resolve(names[0], MODELS) if names else {}
         flags = {"data": args.data, "steps": args.steps, "seed": args.seed, "device": args.device}
         values.update({k: v for k, v in flags.items() if v is not None})
         values.update(parse_overrides([i for i in args.items if "=" in i]))
@@ -90,11 +97,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def describe_result(result: dict) -> str:
+    if "valid" in result:
+        return (f"{result['valid']:.1%} of {result['samples']} samples valid (IoU ≥ 0.9 with a real render; median "
+                f"IoU {result['iou_median']:.3f}), factor coverage KL {result['coverage_kl']:.3f} nats (worst "
+                f"factor), Fréchet distance (factor-network features) {result['frechet']:.2f}")
     if "elbo" in result:
         return (f"held-out ELBO {result['elbo']:.2f}, IWAE (k={result['iwae_k']}) {result['iwae']:.2f} nats per "
                 f"image over {result['images']} images")
-    return (f"held-out reconstruction: {result['recon_nats']:.2f} nats per image, MSE {result['mse']:.5f} "
-            f"over {result['images']} images")
+    if "mse" in result:
+        return (f"held-out reconstruction: {result['recon_nats']:.2f} nats per image, MSE {result['mse']:.5f} "
+                f"over {result['images']} images")
+    return "no sample metrics: they need the shapes data (genlab.quality judges samples against its renders)"
 
 
 def load_model(path: Path):
@@ -102,7 +115,7 @@ def load_model(path: Path):
     if state.get("algo") not in MODELS:
         raise UsageError(f"{path} is not a genlab checkpoint (it holds {state.get('algo')!r})")
     cfg = build(GenConfig, state["config"])
-    model = build_model(cfg, state["channels"])
+    model = build_model(cfg, state["channels"], state.get("resolution", cfg.resolution))
     try:
         model.load_state_dict(state["model"])
     except RuntimeError:
@@ -124,7 +137,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = _out(args)
     model, cfg = load_model(args.run)
     if cfg.model == "ae":
-        raise UsageError("an autoencoder has no prior to sample from; use genlab reconstruct, or train a vae")
+        raise UsageError("an autoencoder has no prior to sample from; use genlab reconstruct, or train a vae or gan")
     images = model.sample(args.n, torch.Generator().manual_seed(args.seed))
     save_png(grid(images), out, scale=2)
     print(f"wrote {out}: {args.n} samples")
@@ -140,6 +153,8 @@ def held_out_images(cfg: GenConfig, n: int | None = None) -> torch.Tensor:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     out = _out(args)
     model, cfg = load_model(args.run)
+    if cfg.model == "gan":
+        raise UsageError("a GAN has no encoder, so nothing to reconstruct; use genlab sample")
     x = held_out_images(cfg, args.n)
     save_png(grid(torch.cat([x, model.reconstruct(x)]), nrow=len(x)), out, scale=2)
     print(f"wrote {out}: {len(x)} held-out images above their reconstructions")
@@ -148,6 +163,16 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     model, cfg = load_model(args.run)
+    if cfg.model == "gan":
+        n = cfg.eval_samples if args.samples is None else args.samples
+        if n < 2:
+            raise UsageError(f"--samples must be at least 2, not {n}")
+        if not judgeable(load(cfg.data, resolution=cfg.resolution, channels=cfg.channels)):
+            raise UsageError(f"sample metrics need grey shapes data at 16, 32 or 64 px; this GAN was trained on "
+                             f"{cfg.data!r}")
+        result = judge_samples(model, n, cfg.seed)
+        print(json.dumps(result) if args.json else describe_result(result))
+        return 0
     k = args.k or cfg.eval_k
     if k <= 0:
         raise UsageError(f"--k must be positive, not {k}")
@@ -157,11 +182,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    print(f"models: {', '.join(MODELS)} (genlab train MODEL)")
+    print("recipes (genlab train NAME):")
+    for name in recipes.available():
+        values, result = recipes.load(name)
+        reaches = ", ".join(f"{k} {v}" for k, v in result.items())
+        size = f"{values.get('resolution', '')!s:>3} px {values.get('steps', '')!s:>7} steps"
+        print(f"  {name:12s} {values.get('model', ''):5s} {values.get('data', 'shapes'):10s} {size}  "
+              f"{reaches or 'not measured'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(make_parser(), argv)
     if isinstance(args, int):
         return args
-    commands = {"train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconstruct, "eval": cmd_eval}
+    commands = {"train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconstruct, "eval": cmd_eval,
+                "list": cmd_list}
     return run_command("genlab", args.command, commands[args.command], args)
 
 

@@ -1,9 +1,13 @@
-"""One training loop for the single-optimiser generative models: the autoencoder and the VAE.
+"""One training loop for the generative models: the autoencoder, the VAE and the GAN.
 
-    for step: x ~ data;  loss, metrics = model.loss(x);  optimiser step;  log / images / checkpoint
+    for step: x ~ data;  AE/VAE: loss, metrics = model.loss(x); optimiser step
+                         GAN: metrics = model.update(x)   (its D and G steps, with its own two optimisers)
+              log / images / checkpoint
 
 A held-out slice of the data (`eval_images`, drawn with the seed) is never trained on; the final
-evaluation (VAE: ELBO and IWAE bound; AE: reconstruction error) runs on it and is written to eval.json.
+evaluation (VAE: ELBO and IWAE bound; AE: reconstruction error) runs on it and is written to eval.json. A GAN
+on `shapes` is judged on its samples instead (`genlab.quality`: validity, factor coverage, Fréchet
+distance), at the end and every `eval_freq` steps.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import torch
 
 from genlab.ae import AE
 from genlab.data import Dataset, load
+from genlab.gan import GAN, GANConfig
 from genlab.images import grid
 from genlab.vae import VAE, VAEConfig
 from labcore.config import check, to_dict
@@ -27,9 +32,9 @@ from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everyt
 
 
 @dataclass
-class GenConfig(VAEConfig):
-    model: Literal["vae", "ae"] = "vae"
-    """vae (variational autoencoder) or ae (plain autoencoder)."""
+class GenConfig(GANConfig, VAEConfig):
+    model: Literal["vae", "ae", "gan"] = "vae"
+    """vae (variational autoencoder), ae (plain autoencoder) or gan."""
     data: str = "shapes"
     """shapes[:factor=i,...], mnist:PATH, fashion-mnist:PATH or folder:PATH."""
     resolution: int = 32
@@ -56,6 +61,10 @@ class GenConfig(VAEConfig):
     """Held-out images, never trained on, for the final evaluation."""
     eval_k: int = 1000
     """Importance samples of the IWAE bound at the end of training."""
+    eval_samples: int = 2000
+    """GAN on shapes: generated samples judged for validity, coverage and Fréchet distance."""
+    eval_freq: int = 0
+    """GAN on shapes: judge samples every this many steps too (0 = only at the end)."""
     log_freq: int = 100
     """Write loss scalars every this many steps."""
     image_freq: int = 1000
@@ -64,8 +73,10 @@ class GenConfig(VAEConfig):
     """Save checkpoints/last.pt every this many steps (also at the end and on Ctrl-C)."""
 
     def __post_init__(self):
-        super().__post_init__()
-        for key in ("steps", "batch_size", "eval_images", "eval_k", "log_freq", "image_freq"):
+        VAEConfig.__post_init__(self)
+        GANConfig.__post_init__(self)
+        check(self.eval_freq >= 0, "eval_freq", "must be >= 0")
+        for key in ("steps", "batch_size", "eval_images", "eval_k", "eval_samples", "log_freq", "image_freq"):
             check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
         check(self.learning_rate > 0, "learning_rate", "must be > 0")
         check(self.channels in (1, 3), "channels", "must be 1 or 3")
@@ -76,8 +87,19 @@ def as_float(images: torch.Tensor, data: Dataset) -> torch.Tensor:
     return images.float() / data.max_value
 
 
-def build_model(cfg: GenConfig, channels: int) -> VAE | AE:
-    return (VAE if cfg.model == "vae" else AE)(cfg, channels, cfg.resolution)
+def build_model(cfg: GenConfig, channels: int, resolution: int) -> VAE | AE | GAN:
+    return {"vae": VAE, "ae": AE, "gan": GAN}[cfg.model](cfg, channels, resolution)
+
+
+def judgeable(data: Dataset) -> bool:
+    """Can generated images be judged against the shapes renders (grey shapes at 16, 32 or 64 px)?"""
+    return data.factors is not None and data.images.shape[1] == 1 and data.images.shape[-1] in (16, 32, 64)
+
+
+def judge_samples(model: GAN, n: int, seed: int) -> dict[str, float]:
+    from genlab.quality import judge  # imported here: it loads the renders and the factor network
+
+    return judge(model.sample(n, torch.Generator().manual_seed(seed)), seed=seed)
 
 
 def held_out(n: int, cfg: GenConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -95,18 +117,21 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
     rng = seed_everything(cfg.seed)
     images = torch.from_numpy(data.images)
     train_idx, eval_idx = held_out(len(images), cfg)
-    model = build_model(cfg, images.shape[1]).to(device)
-    optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate)
+    gan = cfg.model == "gan"
+    model = build_model(cfg, images.shape[1], images.shape[-1]).to(device)
+    # the GAN owns its two optimisers (.to(device) moves parameters in place, so they stay valid)
+    optimizer = None if gan else make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate)
     step = 0
     if resume:
         model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
+        model.load_optimizer_state(resume["optimizer"]) if gan else optimizer.load_state_dict(resume["optimizer"])
         step = resume["step"]
         restore_rng(resume["rng"], rng)
 
     def checkpoint() -> None:
         run.save({"algo": cfg.model, "config": to_dict(cfg), "step": step, "model": model.state_dict(),
-                  "optimizer": optimizer.state_dict(), "rng": rng_state(rng), "channels": images.shape[1]})
+                  "optimizer": model.optimizer_state() if gan else optimizer.state_dict(), "rng": rng_state(rng),
+                  "channels": images.shape[1], "resolution": images.shape[-1]})
 
     run = Run(run_dir, to_dict(cfg), total=cfg.steps, start=step, resume=resume is not None,
               desc=f"{cfg.model} {cfg.data}")
@@ -118,11 +143,16 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
             if run.stop_requested:
                 checkpoint()
                 return "interrupted"
-            x = as_float(images[rng.choice(train_idx, cfg.batch_size)], data).to(device)
-            loss, metrics = model.loss(x)
+            if gan:  # d_steps real batches per step, one per discriminator step
+                metrics = model.update(as_float(images[rng.choice(train_idx, cfg.batch_size * cfg.d_steps)], data)
+                                       .to(device))
+            else:
+                x = as_float(images[rng.choice(train_idx, cfg.batch_size)], data).to(device)
+                loss, metrics = model.loss(x)
             if not np.isfinite(metrics["loss/total"]):
                 raise TrainingError(f"non-finite loss at step {step}; try a lower learning_rate")
-            optimizer_step(optimizer, loss, model.parameters(), cfg.max_grad_norm)
+            if not gan:
+                optimizer_step(optimizer, loss, model.parameters(), cfg.max_grad_norm)
             step += 1
             for key, value in metrics.items():
                 sums[key] = sums.get(key, 0.0) + value
@@ -133,17 +163,28 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
             if step % cfg.image_freq == 0 or step == cfg.steps:
                 model.eval()
                 with torch.no_grad():
-                    if cfg.model == "vae":  # the AE has no prior to sample from
-                        run.writer.add_image("samples", grid(model.image(model.decode(fixed_z)), 8), step)
-                    recon = model.reconstruct(fixed_x)
-                    run.writer.add_image("reconstructions", grid(torch.cat([fixed_x, recon]), 8), step)
-                    run.writer.add_histogram("latent/code", model.code(fixed_x), step)
+                    if gan:
+                        run.writer.add_image("samples", grid(model.generate(fixed_z), 8), step)
+                        run.writer.add_histogram("d/logits_real", model.critic(fixed_x), step)
+                    else:
+                        if cfg.model == "vae":  # the AE has no prior to sample from
+                            run.writer.add_image("samples", grid(model.image(model.decode(fixed_z)), 8), step)
+                        recon = model.reconstruct(fixed_x)
+                        run.writer.add_image("reconstructions", grid(torch.cat([fixed_x, recon]), 8), step)
+                        run.writer.add_histogram("latent/code", model.code(fixed_x), step)
                 model.train()
+            if gan and cfg.eval_freq and step % cfg.eval_freq == 0 and step < cfg.steps and judgeable(data):
+                scores = judge_samples(model, cfg.eval_samples, cfg.seed)
+                run.log(step, {f"eval/{k}": v for k, v in scores.items() if not k.startswith("kl_floor")})
             if step % cfg.checkpoint_freq == 0:
                 checkpoint()
         model.eval()
-        result = model.evaluate(as_float(images[eval_idx], data).to(device), cfg.eval_k)
-        run.log(step, {f"eval/{k}": v for k, v in result.items() if k not in ("images", "iwae_k")})
+        if gan:
+            result = judge_samples(model, cfg.eval_samples, cfg.seed) if judgeable(data) else {}
+        else:
+            result = model.evaluate(as_float(images[eval_idx], data).to(device), cfg.eval_k)
+        run.log(step, {f"eval/{k}": v for k, v in result.items()
+                       if k not in ("images", "iwae_k", "samples") and not k.startswith("kl_floor")})
         checkpoint()
         run.write_json("eval.json", {**result, "step": step, "train_seconds": round(run.elapsed(), 2)})
         run.progress(step)

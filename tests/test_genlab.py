@@ -1,7 +1,10 @@
 """genlab: one VAE step changes the weights, and tiny-budget runs of every command."""
 
 import json
+import struct
 
+import numpy as np
+import pytest
 import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -87,12 +90,65 @@ def test_rllab_checkpoint_is_refused(tmp_path, capsys):
     _bad(capsys, ["sample", str(run), "--out", str(tmp_path / "s.png")], "is not a genlab checkpoint")
 
 
-def test_interrupted_run_resumes_exactly(tmp_path):
+GAN_TINY = ["gan", "--data", "shapes:scale=5,orientation=0-3", "resolution=16", "--steps", "40", "batch_size=16",
+            "latent_dim=8", "g_channels=8", "d_channels=8", "eval_samples=64", "image_freq=20", "log_freq=10",
+            "checkpoint_freq=20"]
+
+
+def test_gan_train_sample_eval(tmp_path, capsys):
+    run = tmp_path / "gan"
+    assert main(["train", *GAN_TINY, "--run-dir", str(run), "eval_freq=20"]) == 0
+    assert "samples valid" in capsys.readouterr().out
+    result = json.loads((run / "eval.json").read_text())
+    assert 0 <= result["valid"] <= 1 and result["samples"] == 64 and result["frechet"] >= 0
+    acc = EventAccumulator(str(run), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    assert {"loss/d", "loss/g", "eval/valid", "eval/coverage_kl", "eval/frechet"} <= set(acc.Tags()["scalars"])
+    assert [e.step for e in acc.Scalars("eval/valid")] == [20, 40]  # every eval_freq steps, and at the end
+    assert "samples" in acc.Tags()["images"]
+    out = tmp_path / "g.png"
+    assert main(["sample", str(run), "--n", "9", "--out", str(out)]) == 0
+    with Image.open(out) as im:
+        assert im.size == (2 * (3 * 18 + 2), 2 * (3 * 18 + 2))  # 3×3 grid of 16 px + 2 px padding, ×2
+    capsys.readouterr()
+    assert main(["eval", str(run), "--samples", "32", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"valid", "iou_median", "coverage_kl", "frechet", "kl_shape", "kl_floor_shape"} <= set(metrics)
+    assert metrics["samples"] == 32
+    _bad(capsys, ["reconstruct", str(run), "--out", str(tmp_path / "r.png")], "a GAN has no encoder")
+    _bad(capsys, ["eval", str(run), "--samples", "1"], "--samples must be at least 2")
+
+
+@pytest.mark.parametrize("loss", ["hinge", "wgan-gp"])
+def test_gan_losses_train_from_the_cli(tmp_path, capsys, loss):
+    extra = ["d_norm=spectral", "beta1=0"] if loss == "hinge" else ["d_steps=2"]
+    run = tmp_path / "r"
+    assert main(["train", *GAN_TINY, "--steps", "10", f"gan_loss={loss}", *extra, "--run-dir", str(run)]) == 0
+
+
+def test_gan_on_images_without_factors(tmp_path, capsys):
+    idx = tmp_path / "mnist"
+    idx.mkdir()
+    arr = np.random.default_rng(0).integers(0, 256, (10, 28, 28), dtype=np.uint8)
+    (idx / "train-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">3I", 10, 28, 28) + arr.tobytes())
+    run = tmp_path / "gan28"
+    assert main(["train", "gan", "--data", f"mnist:{idx}", "--steps", "4", "batch_size=4", "latent_dim=4",
+                 "g_channels=4", "d_channels=4", "--run-dir", str(run)]) == 0  # MNIST's 28×28: a 7→14→28 generator
+    assert "no sample metrics" in capsys.readouterr().out
+    assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "m.png")]) == 0
+    capsys.readouterr()
+    _bad(capsys, ["eval", str(run)], "sample metrics need grey shapes data")
+
+
+@pytest.mark.parametrize("model", ["vae", "gan"])
+def test_interrupted_run_resumes_exactly(tmp_path, model):
     import signal
     import subprocess
 
     args = ["--data", "shapes:scale=5,orientation=0", "--steps", "500", "--seed", "3", "eval_images=40",
             "eval_k=20", "image_freq=250", "checkpoint_freq=50", "batch_size=16", "threads=1", "device=cpu"]
+    if model == "gan":
+        args = ["gan", *args, "resolution=16", "latent_dim=8", "g_channels=8", "d_channels=8", "eval_samples=32"]
     reference = subprocess.Popen(["genlab", "train", "--run-dir", str(tmp_path / "reference"), *args],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run = tmp_path / "run"

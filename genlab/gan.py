@@ -1,0 +1,215 @@
+"""Generative adversarial network (Goodfellow et al. 2014) with DCGAN networks (Radford et al. 2016).
+
+The discriminator D and the generator G play, in alternation (D step(s), then one G step):
+
+    max_D  E_x[log D(x)] + E_z[log(1 − D(G(z)))]          z ~ N(0, I)
+    ns:     L_D = softplus(−D(x)) + softplus(D(G(z)))       L_G = softplus(−D(G(z)))  (non-saturating)
+    hinge:  L_D = relu(1 − D(x)) + relu(1 + D(G(z)))         L_G = −D(G(z))            (Lim & Ye 2017)
+    wgan-gp: L_D = D(G(z)) − D(x) + λ (‖∇D(x̂)‖ − 1)²         L_G = −D(G(z))            (Gulrajani et al. 2017)
+
+D outputs a logit (no sigmoid). Stabilisers, each a config switch: spectral norm on D (Miyato et al.
+2018); the R1 penalty (γ/2)‖∇D(x)‖² on real images (Mescheder et al. 2018), which keeps D flat on the
+data so the game converges instead of circling; one-sided label smoothing (ns); Adam with β1 = 0.5
+(or 0 for hinge + spectral norm); separate learning rates for D and G (TTUR); and an exponential
+moving average of G's weights (Yazıcı et al. 2019), which is what `sample` and the logged grids use:
+it averages out G's oscillation around the equilibrium. Images are in [0, 1]; G ends in a sigmoid and
+D sees 2x − 1.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from labcore.config import check
+from labcore.optim import make_optimizer
+
+
+@dataclass
+class GANConfig:
+    gan_loss: Literal["ns", "hinge", "wgan-gp"] = "ns"
+    """GAN objective: ns (non-saturating), hinge or wgan-gp."""
+    d_norm: Literal["auto", "batch", "spectral", "none"] = "auto"
+    """Discriminator normalisation: batch, spectral (on every layer) or none; auto = batch, but none for wgan-gp
+    (batch norm mixes the samples that its per-sample gradient penalty needs apart)."""
+    r1_weight: float = 0.0
+    """γ of the R1 penalty (γ/2)·E‖∇D(x)‖² on real images (Mescheder et al. 2018); 0 = off."""
+    g_channels: int = 64
+    """Generator width: channels of its last hidden layer (doubling towards the 4×4 start)."""
+    d_channels: int = 64
+    """Discriminator width: channels of its first layer (doubling at each halving)."""
+    d_steps: int = 1
+    """Discriminator steps per generator step (5 is usual for wgan-gp)."""
+    gp_weight: float = 10.0
+    """λ of the WGAN-GP gradient penalty."""
+    d_learning_rate: float = 0.0
+    """Discriminator Adam step size (0 = learning_rate, the generator's)."""
+    beta1: float = 0.5
+    """Adam β1 of both optimisers (DCGAN: 0.5; hinge + spectral norm: 0)."""
+    beta2: float = 0.999
+    """Adam β2 of both optimisers."""
+    label_smoothing: float = 0.0
+    """One-sided label smoothing for ns: real targets are 1 − this."""
+    ema: float = 0.999
+    """Decay of the moving average of G's weights used for sampling (0 = sample from G itself)."""
+
+    def __post_init__(self):
+        for key in ("g_channels", "d_channels", "d_steps"):
+            check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
+        check(0 <= self.ema < 1, "ema", "must be in [0, 1)")
+        check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
+        for key in ("gp_weight", "d_learning_rate", "r1_weight"):
+            check(getattr(self, key) >= 0, key, f"must be >= 0, not {getattr(self, key)}")
+        check(not (self.gan_loss == "wgan-gp" and self.d_norm == "batch"), "d_norm",
+              "batch is not for wgan-gp (batch norm breaks the per-sample gradient penalty); use none or spectral")
+
+
+def start_size(resolution: int) -> tuple[int, int]:
+    """(size of the first feature map, number of doublings to `resolution`): 4·2^n, or 7·2^n (MNIST's 28)."""
+    for start in (4, 7):
+        n = round(math.log2(resolution / start))
+        if n >= 1 and start * 2**n == resolution:
+            return start, n
+    raise ValueError(f"a GAN needs an image size of 4·2^n or 7·2^n (16, 28, 32, 64, …), not {resolution}")
+
+
+def generator(latent_dim: int, channels: int, resolution: int, width: int) -> nn.Sequential:
+    """z (B, latent) → logits (B, C, r, r): linear to (width·2^(n−1), s, s), then n stride-2 transposed convs."""
+    s, n = start_size(resolution)
+    widths = [width * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 256, 128, 64
+    layers: list[nn.Module] = [nn.Linear(latent_dim, widths[0] * s * s), nn.Unflatten(1, (widths[0], s, s)),
+                               nn.BatchNorm2d(widths[0]), nn.ReLU()]
+    for w_in, w_out in zip(widths, widths[1:]):
+        layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU()]
+    layers.append(nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1))
+    return nn.Sequential(*layers)
+
+
+def discriminator(channels: int, resolution: int, width: int, norm: str) -> nn.Sequential:
+    """x (B, C, r, r) → logit (B,): n stride-2 convs with leaky ReLU (no norm on the first), then linear."""
+    s, n = start_size(resolution)
+    sn = spectral_norm if norm == "spectral" else (lambda m: m)
+    layers: list[nn.Module] = []
+    c = channels
+    for i in range(n):
+        w = width * 2**i
+        layers.append(sn(nn.Conv2d(c, w, 4, 2, 1)))
+        if norm == "batch" and i > 0:
+            layers.append(nn.BatchNorm2d(w))
+        layers.append(nn.LeakyReLU(0.2))
+        c = w
+    layers += [nn.Flatten(), sn(nn.Linear(c * s * s, 1)), nn.Flatten(0)]
+    return nn.Sequential(*layers)
+
+
+def d_loss(kind: str, d_real: torch.Tensor, d_fake: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+    """Discriminator loss from logits on real and generated batches (B,), without the gradient penalty."""
+    if kind == "ns":  # BCE with targets 1 − smoothing (real) and 0 (fake), written with softplus
+        real_term = (1 - smoothing) * F.softplus(-d_real) + smoothing * F.softplus(d_real)
+        return real_term.mean() + F.softplus(d_fake).mean()
+    if kind == "hinge":
+        return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+    return d_fake.mean() - d_real.mean()  # wgan-gp: the critic's estimate of −W(p_data, p_G)
+
+
+def g_loss(kind: str, d_fake: torch.Tensor) -> torch.Tensor:
+    """Generator loss from D's logits on generated images (B,)."""
+    return F.softplus(-d_fake).mean() if kind == "ns" else -d_fake.mean()
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """E[(‖∇_x̂ D(x̂)‖₂ − 1)²] at random points x̂ on lines between real and generated images."""
+    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+def r1_penalty(d_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """E‖∇_x D(x)‖² on real images (x must require grad): pushes D flat on the data, so the game converges."""
+    (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+
+class GAN(nn.Module):
+    def __init__(self, cfg, channels: int, resolution: int):
+        super().__init__()
+        self.cfg = cfg
+        self.generator = generator(cfg.latent_dim, channels, resolution, cfg.g_channels)
+        norm = cfg.d_norm if cfg.d_norm != "auto" else ("none" if cfg.gan_loss == "wgan-gp" else "batch")
+        self.discriminator = discriminator(channels, resolution, cfg.d_channels, norm)
+        self.g_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_g = make_optimizer(cfg.optimizer, self.generator.parameters(), cfg.learning_rate, betas=betas)
+        self.opt_d = make_optimizer(cfg.optimizer, self.discriminator.parameters(),
+                                    cfg.d_learning_rate or cfg.learning_rate, betas=betas)
+
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        return self.discriminator(2 * x - 1)
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        device = next(self.parameters()).device
+        return torch.randn(n, self.cfg.latent_dim, generator=generator).to(device)
+
+    def update(self, x: torch.Tensor) -> dict[str, float]:
+        """d_steps discriminator steps (x holds d_steps real batches), then one generator step."""
+        cfg = self.cfg
+        for real in x.chunk(cfg.d_steps):
+            with torch.no_grad():
+                fake = torch.sigmoid(self.generator(self.noise(len(real))))
+            real.requires_grad_(cfg.r1_weight > 0)
+            d_real, d_fake = self.critic(real), self.critic(fake)
+            loss_d = d_loss(cfg.gan_loss, d_real, d_fake, cfg.label_smoothing)
+            if cfg.gan_loss == "wgan-gp":
+                loss_d = loss_d + cfg.gp_weight * gradient_penalty(self.critic, real, fake)
+            if cfg.r1_weight > 0:
+                loss_d = loss_d + cfg.r1_weight / 2 * r1_penalty(d_real, real)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+        d_fake_g = self.critic(torch.sigmoid(self.generator(self.noise(len(real)))))
+        loss_g = g_loss(cfg.gan_loss, d_fake_g)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self._update_ema()
+        return {"loss/d": loss_d.item(), "loss/g": loss_g.item(), "loss/total": loss_d.item() + loss_g.item(),
+                "d/real": d_real.mean().item(), "d/fake": d_fake.mean().item()}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.cfg.ema
+        for p_ema, p in zip(self.g_ema.parameters(), self.generator.parameters()):
+            p_ema.lerp_(p, 1 - decay)
+        for b_ema, b in zip(self.g_ema.buffers(), self.generator.buffers()):
+            b_ema.copy_(b)  # batch-norm statistics follow G's
+
+    def optimizer_state(self) -> dict:
+        return {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()}
+
+    def load_optimizer_state(self, state: dict) -> None:
+        self.opt_g.load_state_dict(state["g"])
+        self.opt_d.load_state_dict(state["d"])
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, batch: int = 500) -> torch.Tensor:
+        """n images (n, C, r, r) in [0, 1] from the averaged generator (G itself when ema = 0)."""
+        z = self.noise(n, generator)
+        return torch.cat([self.generate(z[i:i + batch]) for i in range(0, n, batch)])
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] for noise z (B, latent), from the averaged generator in eval mode."""
+        g = self.g_ema if self.cfg.ema > 0 else self.generator
+        was_training = g.training
+        g.eval()
+        out = torch.sigmoid(g(z))
+        g.train(was_training)
+        return out

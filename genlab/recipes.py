@@ -1,0 +1,55 @@
+"""Generative recipes: TOML files in `genlab/recipes/` that set `GenConfig` fields — model, data, budget.
+
+    model = "gan"
+    data = "shapes"
+    steps = 20000
+    ...                      # any GenConfig field
+    [result]                 # what it reached, measured (shown by `genlab list`, not a setting)
+
+`genlab train gan` starts from the recipe named like the model when there is one, as `rllab train
+--algo A --env E` starts from the tuned recipe for that pair.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from labcore.config import read_toml
+from labcore.errors import UsageError, did_you_mean
+
+
+def available() -> dict[str, Path]:
+    """Recipe name → file, sorted by name."""
+    folder = Path(str(resources.files("genlab") / "recipes"))
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+def load(name_or_path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(config values, result table) of a recipe given by name or .toml path."""
+    if name_or_path.endswith(".toml") or "/" in name_or_path:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise UsageError(f"no such recipe file: {name_or_path}")
+    else:
+        recipes = available()
+        if name_or_path not in recipes:
+            raise UsageError(f"unknown recipe {name_or_path!r}{did_you_mean(name_or_path, recipes)}; "
+                             f"see `genlab list` (available: {', '.join(recipes)})")
+        path = recipes[name_or_path]
+    values = read_toml(path)
+    result = values.pop("result", {})
+    if not isinstance(values.get("model"), str):
+        raise UsageError(f"recipe {path} must set model = \"...\"")
+    return values, result
+
+
+def resolve(name: str, models: tuple[str, ...]) -> dict[str, Any]:
+    """Config values for a model name (its same-named recipe, if any) or a recipe."""
+    if name in models:
+        return load(name)[0] if name in available() else {"model": name}
+    if name in available() or name.endswith(".toml") or "/" in name:
+        return load(name)[0]
+    choices = [*models, *available()]
+    raise UsageError(f"unknown model or recipe {name!r}{did_you_mean(name, choices)}; choose from {', '.join(choices)}")

@@ -1,0 +1,99 @@
+"""GAN: the losses and the gradient penalty against hand values, one update moves D and G the right way,
+and the networks fit every supported image size."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from genlab.gan import GAN, d_loss, discriminator, g_loss, generator, gradient_penalty
+from genlab.train import GenConfig
+from labcore.config import build
+
+
+def test_losses_against_hand_values():
+    zero = torch.zeros(4)
+    assert d_loss("ns", zero, zero).item() == pytest.approx(2 * math.log(2))  # D(x) = ½ everywhere
+    assert g_loss("ns", zero).item() == pytest.approx(math.log(2))
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    # ns: BCE(σ(2), 1), BCE(σ(.5), 1) and BCE(σ(−2), 0), BCE(σ(0), 0), averaged per batch
+    fake_term = (math.log1p(math.exp(-2)) + math.log(2)) / 2
+    expected = (math.log1p(math.exp(-2)) + math.log1p(math.exp(-0.5))) / 2 + fake_term
+    assert d_loss("ns", real, fake).item() == pytest.approx(expected)
+    # one-sided smoothing 0.1: real targets 0.9, fake targets stay 0
+    smooth = (0.9 * math.log1p(math.exp(-2)) + 0.1 * math.log1p(math.exp(2))
+              + 0.9 * math.log1p(math.exp(-0.5)) + 0.1 * math.log1p(math.exp(0.5))) / 2
+    assert d_loss("ns", real, fake, 0.1).item() == pytest.approx(smooth + (math.log1p(math.exp(-2)) + math.log(2)) / 2)
+    # hinge: relu(1 − [2, .5]) = [0, .5]; relu(1 + [−2, 0]) = [0, 1]
+    assert d_loss("hinge", real, fake).item() == pytest.approx(0.25 + 0.5)
+    assert g_loss("hinge", fake).item() == pytest.approx(1.0)
+    assert d_loss("wgan-gp", real, fake).item() == pytest.approx(-1.0 - 1.25)
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    critic = nn.Sequential(nn.Flatten(), nn.Linear(4, 1, bias=False), nn.Flatten(0))
+    with torch.no_grad():
+        critic[1].weight.copy_(torch.tensor([[2.0, 0.0, 0.0, 0.0]]))  # ‖∇D‖ = 2 everywhere
+    real, fake = torch.rand(8, 1, 2, 2), torch.rand(8, 1, 2, 2)
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(1.0)  # (2 − 1)²
+
+
+@pytest.mark.parametrize("resolution", [16, 28, 32, 64])
+@pytest.mark.parametrize("norm", ["batch", "spectral", "none"])
+def test_networks_fit_every_size(resolution, norm):
+    g = generator(8, 1, resolution, 8)
+    d = discriminator(1, resolution, 8, norm)
+    x = g(torch.randn(3, 8))
+    assert x.shape == (3, 1, resolution, resolution)
+    assert d(x).shape == (3,)
+
+
+def test_bad_size_is_refused():
+    with pytest.raises(ValueError, match="image size of 4"):
+        generator(8, 1, 24, 8)
+
+
+@pytest.mark.parametrize("loss", ["ns", "hinge", "wgan-gp"])
+def test_one_update_moves_both_players(loss):
+    torch.manual_seed(0)
+    cfg = build(GenConfig, {"model": "gan", "gan_loss": loss, "latent_dim": 8, "g_channels": 8, "d_channels": 8,
+                            "learning_rate": 1e-3, "d_steps": 2 if loss == "wgan-gp" else 1, "ema": 0.5,
+                            "d_norm": "spectral" if loss == "hinge" else "auto",
+                            "r1_weight": 1.0 if loss == "ns" else 0})
+    gan = GAN(cfg, 1, 16)
+    real = (torch.rand(2 * 16, 1, 16, 16) > 0.7).float()
+    before = {k: v.clone() for k, v in gan.state_dict().items()}
+    with torch.no_grad():
+        gap0 = (gan.critic(real[:16]) - gan.critic(gan.sample(16, torch.Generator().manual_seed(1)))).mean()
+    metrics = gan.update(real)
+    assert {"loss/d", "loss/g", "loss/total", "d/real", "d/fake"} <= set(metrics)
+    after = gan.state_dict()
+    for part in ("generator", "discriminator", "g_ema"):  # each player moved, and the average followed G
+        changed = [k for k in after if k.startswith(part + ".") and k.endswith(("weight", "weight.original")) and
+                   not torch.equal(before[k], after[k])]
+        assert changed, part
+    # the discriminator step widened the gap between real and generated (before G answered, measured on G_ema = G)
+    torch.manual_seed(0)
+    gan2 = GAN(cfg, 1, 16)
+    for real_batch in real.chunk(cfg.d_steps):
+        with torch.no_grad():
+            fake = torch.sigmoid(gan2.generator(gan2.noise(16)))
+        loss_d = d_loss(loss, gan2.critic(real_batch), gan2.critic(fake))
+        gan2.opt_d.zero_grad()
+        loss_d.backward()
+        gan2.opt_d.step()
+    with torch.no_grad():
+        gap1 = (gan2.critic(real[:16]) - gan2.critic(gan2.sample(16, torch.Generator().manual_seed(1)))).mean()
+    assert gap1 > gap0
+
+
+def test_ema_is_an_average_of_generator_weights():
+    cfg = build(GenConfig, {"model": "gan", "latent_dim": 4, "g_channels": 4, "d_channels": 4, "ema": 0.9})
+    gan = GAN(cfg, 1, 16)
+    p_ema, p = next(gan.g_ema.parameters()), next(gan.generator.parameters())
+    old_ema = p_ema.clone()
+    with torch.no_grad():
+        p.add_(1.0)
+    gan._update_ema()
+    assert torch.allclose(p_ema, 0.9 * old_ema + 0.1 * p)

@@ -1,0 +1,85 @@
+"""Sample-quality metrics on hand-made cases: real renders are valid, blank or scrambled images are not,
+coverage sees a collapsed factor (and folds orientation by symmetry), and the Fréchet distance matches
+its closed form. The factor network is trained (16 px, seconds) on first use and cached."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from genlab import quality, shapes
+
+
+def test_iou_of_binarised_images():
+    x = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+    r = torch.tensor([[[1.0, 0.6, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]]])
+    assert quality.iou(x, r).tolist() == [[1.0, 0.5, 0.0, 0.0]]
+    assert quality.iou(torch.zeros(1, 4), torch.zeros(1, 1, 4)).item() == 1.0  # empty vs empty
+
+
+def test_coverage_of_the_whole_grid_is_zero_and_a_collapse_is_log_n():
+    every = shapes.factors_of(np.arange(shapes.N_IMAGES))
+    cov = quality.coverage(every)
+    assert all(abs(cov[f"kl_{f}"]) < 1e-9 for f in shapes.FACTORS)
+    stuck = every[every[:, 3] == 7]  # pos_x collapsed onto one value
+    assert quality.coverage(stuck)["kl_pos_x"] == pytest.approx(math.log(32))
+    assert quality.coverage(stuck)["kl_pos_y"] == pytest.approx(0, abs=1e-9)
+    assert cov["kl_floor_pos_x"] == pytest.approx(31 / (2 * shapes.N_IMAGES))
+
+
+def test_orientation_is_folded_by_each_shapes_symmetry():
+    # orientation index 10 is 10·2π/39 ≈ 92.3°: for a square that is ≈ 2.3° (mod 90°), the same bin as 0°;
+    # for a heart it is a different bin
+    rows = np.array([[0, 0, 0, 0, 0], [0, 0, 10, 0, 0], [2, 0, 0, 0, 0], [2, 0, 10, 0, 0]])
+    orient = quality._binned(rows)[2]
+    assert orient[0] == orient[1]
+    assert orient[2] != orient[3]
+
+
+def test_frechet_distance_closed_form():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 1, (20000, 3))
+    b = rng.normal(0, 1, (20000, 3)) * np.array([1.0, 2.0, 3.0]) + np.array([1.0, 0.0, 0.0])
+    # diagonal covariances: ‖Δμ‖² + Σ (σa − σb)² = 1 + (0 + 1 + 4)
+    assert quality.frechet_distance(a, b) == pytest.approx(6.0, rel=0.05)
+    assert quality.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def real16():
+    idx = np.random.default_rng(3).choice(shapes.N_IMAGES, 400, replace=False)
+    return torch.from_numpy(shapes.all_images(16)[idx]).float().div(255).unsqueeze(1), idx
+
+
+def test_real_renders_are_valid_and_cover_their_factors(real16):
+    x, idx = real16
+    result = quality.judge(x)
+    assert result["valid"] >= 0.98
+    assert result["iou_median"] == 1.0
+    assert result["frechet"] < quality.judge(torch.zeros_like(x))["frechet"]
+    _, found = quality.match(x, quality.factor_net(16))
+    same = quality.match(x, quality.factor_net(16))[0] == 1.0
+    # where the best match is exact, it is the image's own factors or a render identical to it
+    renders = shapes.all_images(16)[shapes.index_of(found)]
+    assert np.array_equal(renders[same.numpy()] >= 128, shapes.all_images(16)[idx][same.numpy()] >= 128)
+
+
+def test_blank_and_scrambled_images_are_invalid(real16):
+    x, _ = real16
+    assert quality.judge(torch.zeros(50, 1, 16, 16))["valid"] == 0.0
+    scrambled = x.flatten(1)[:, torch.randperm(256, generator=torch.Generator().manual_seed(0))].reshape(x.shape)
+    assert quality.judge(scrambled)["valid"] < 0.05
+
+
+def test_collapsed_generator_has_poor_coverage(real16):
+    x, _ = real16
+    collapsed = x[:1].expand(200, -1, -1, -1)  # one image, 200 times: all valid, no coverage
+    result = quality.judge(collapsed)
+    assert result["valid"] == 1.0
+    assert result["coverage_kl"] > 1.0
+
+
+def test_bad_sample_shape_is_refused():
+    with pytest.raises(ValueError, match="must be"):
+        quality.judge(torch.zeros(4, 3, 32, 32))
