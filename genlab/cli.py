@@ -58,7 +58,7 @@ def make_parser() -> Parser:
                        "sample validity, coverage and Fréchet distance (gan on shapes)")
     e.add_argument("run", type=Path, metavar="RUN_DIR_OR_CHECKPOINT")
     e.add_argument("--k", type=int, help="importance samples (default: the run's eval_k)")
-    e.add_argument("--samples", type=int, help="gan: samples to judge (default: the run's eval_samples)")
+    e.add_argument("--samples", type=int, help="gan, vae on shapes: samples to judge (default: the run's eval_samples)")
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else")
     sub.add_parser("list", help="models and recipes (with what they reach)")
     return parser
@@ -97,17 +97,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def describe_result(result: dict) -> str:
+    lines = []
+    if "elbo" in result or "mse" in result:
+        lines.append(describe_likelihood(result))
     if "valid" in result:
-        return (f"{result['valid']:.1%} of {result['samples']} samples valid (IoU ≥ 0.9 with a real render; median "
-                f"IoU {result['iou_median']:.3f}), factor coverage KL {result['coverage_kl']:.3f} nats (worst "
-                f"factor), Fréchet distance (factor-network features) {result['frechet']:.2f}")
+        lines.append(f"{result['valid']:.1%} of {result['samples']} samples valid (IoU ≥ 0.9 with a real render; "
+                     f"median IoU {result['iou_median']:.3f}), factor coverage KL {result['coverage_kl']:.3f} nats "
+                     f"(worst factor), Fréchet distance (factor-network features) {result['frechet']:.2f}")
+    return "\n".join(lines) or "no sample metrics: they need the shapes data (genlab.quality judges samples against " \
+        "its renders)"
+
+
+def describe_likelihood(result: dict) -> str:
     if "elbo" in result:
         return (f"held-out ELBO {result['elbo']:.2f}, IWAE (k={result['iwae_k']}) {result['iwae']:.2f} nats per "
                 f"image over {result['images']} images")
-    if "mse" in result:
-        return (f"held-out reconstruction: {result['recon_nats']:.2f} nats per image, MSE {result['mse']:.5f} "
-                f"over {result['images']} images")
-    return "no sample metrics: they need the shapes data (genlab.quality judges samples against its renders)"
+    return (f"held-out reconstruction: {result['recon_nats']:.2f} nats per image, MSE {result['mse']:.5f} "
+            f"over {result['images']} images")
 
 
 def load_model(path: Path):
@@ -163,21 +169,22 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     model, cfg = load_model(args.run)
-    if cfg.model == "gan":
-        n = cfg.eval_samples if args.samples is None else args.samples
-        if n < 2:
-            raise UsageError(f"--samples must be at least 2, not {n}")
-        if not judgeable(load(cfg.data, resolution=cfg.resolution, channels=cfg.channels)):
+    n = cfg.eval_samples if args.samples is None else args.samples
+    if n < 2:
+        raise UsageError(f"--samples must be at least 2, not {n}")
+    result = {}
+    if cfg.model != "gan":
+        k = args.k or cfg.eval_k
+        if k <= 0:
+            raise UsageError(f"--k must be positive, not {k}")
+        torch.manual_seed(0)
+        result = model.evaluate(held_out_images(cfg), k)
+    if cfg.model != "ae":
+        if judgeable(load(cfg.data, resolution=cfg.resolution, channels=cfg.channels)):
+            result.update(judge_samples(model, n, cfg.seed))
+        elif cfg.model == "gan":
             raise UsageError(f"sample metrics need grey shapes data at 16, 32 or 64 px; this GAN was trained on "
                              f"{cfg.data!r}")
-        result = judge_samples(model, n, cfg.seed)
-        print(json.dumps(result) if args.json else describe_result(result))
-        return 0
-    k = args.k or cfg.eval_k
-    if k <= 0:
-        raise UsageError(f"--k must be positive, not {k}")
-    torch.manual_seed(0)
-    result = model.evaluate(held_out_images(cfg), k)
     print(json.dumps(result) if args.json else describe_result(result))
     return 0
 

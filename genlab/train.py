@@ -62,9 +62,9 @@ class GenConfig(GANConfig, VAEConfig):
     eval_k: int = 1000
     """Importance samples of the IWAE bound at the end of training."""
     eval_samples: int = 2000
-    """GAN on shapes: generated samples judged for validity, coverage and Fréchet distance."""
+    """GAN and VAE on shapes: generated samples judged for validity, coverage and Fréchet distance."""
     eval_freq: int = 0
-    """GAN on shapes: judge samples every this many steps too (0 = only at the end)."""
+    """GAN and VAE on shapes: judge samples every this many steps too (0 = only at the end)."""
     log_freq: int = 100
     """Write loss scalars every this many steps."""
     image_freq: int = 1000
@@ -96,7 +96,7 @@ def judgeable(data: Dataset) -> bool:
     return data.factors is not None and data.images.shape[1] == 1 and data.images.shape[-1] in (16, 32, 64)
 
 
-def judge_samples(model: GAN, n: int, seed: int) -> dict[str, float]:
+def judge_samples(model: GAN | VAE, n: int, seed: int) -> dict[str, float]:
     from genlab.quality import judge  # imported here: it loads the renders and the factor network
 
     return judge(model.sample(n, torch.Generator().manual_seed(seed)), seed=seed)
@@ -173,16 +173,16 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
                         run.writer.add_image("reconstructions", grid(torch.cat([fixed_x, recon]), 8), step)
                         run.writer.add_histogram("latent/code", model.code(fixed_x), step)
                 model.train()
-            if gan and cfg.eval_freq and step % cfg.eval_freq == 0 and step < cfg.steps and judgeable(data):
+            if (cfg.model != "ae" and cfg.eval_freq and step % cfg.eval_freq == 0 and step < cfg.steps
+                    and judgeable(data)):
                 scores = judge_samples(model, cfg.eval_samples, cfg.seed)
                 run.log(step, {f"eval/{k}": v for k, v in scores.items() if not k.startswith("kl_floor")})
             if step % cfg.checkpoint_freq == 0:
                 checkpoint()
         model.eval()
-        if gan:
-            result = judge_samples(model, cfg.eval_samples, cfg.seed) if judgeable(data) else {}
-        else:
-            result = model.evaluate(as_float(images[eval_idx], data).to(device), cfg.eval_k)
+        result = {} if gan else model.evaluate(as_float(images[eval_idx], data).to(device), cfg.eval_k)
+        if cfg.model != "ae" and judgeable(data):  # every generator's samples are judged on shapes
+            result.update(judge_samples(model, cfg.eval_samples, cfg.seed))
         run.log(step, {f"eval/{k}": v for k, v in result.items()
                        if k not in ("images", "iwae_k", "samples") and not k.startswith("kl_floor")})
         checkpoint()

@@ -15,7 +15,8 @@ from genlab.train import GenConfig
 from genlab.vae import VAE
 from labcore.config import build
 
-TINY = ["--data", "shapes:scale=5,orientation=0", "--steps", "60", "eval_images=40", "eval_k=20",
+TINY = ["--data", "shapes:scale=5,orientation=0", "resolution=16", "eval_samples=64", "--steps", "60",
+        "eval_images=40", "eval_k=20",
         "image_freq=30", "log_freq=10", "checkpoint_freq=30", "batch_size=16"]
 
 
@@ -55,13 +56,14 @@ def test_train_sample_reconstruct_eval(tmp_path, capsys):
     assert main(["sample", str(run), "--n", "16", "--out", str(out), "--seed", "1", "--force"]) == 0
     assert out.read_bytes() == first  # --seed makes it reproducible
     with Image.open(out) as im:
-        assert im.size == (2 * (4 * 34 + 2), 2 * (4 * 34 + 2))  # 4×4 grid of 32 px + 2 px padding, ×2
+        assert im.size == (2 * (4 * 18 + 2), 2 * (4 * 18 + 2))  # 4×4 grid of 16 px + 2 px padding, ×2
     assert main(["sample", str(run), "--out", str(out)]) == 2  # never overwrites without --force
     assert main(["reconstruct", str(run), "--n", "8", "--out", str(tmp_path / "recon.png")]) == 0
     capsys.readouterr()
     assert main(["eval", str(run), "--k", "10", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert set(metrics) == {"elbo", "iwae", "iwae_k", "images"} and metrics["iwae_k"] == 10
+    assert {"elbo", "iwae", "iwae_k", "images", "valid", "coverage_kl", "frechet"} <= set(metrics)
+    assert metrics["iwae_k"] == 10
 
 
 def _bad(capsys, argv, match):
@@ -146,9 +148,10 @@ def test_interrupted_run_resumes_exactly(tmp_path, model):
     import subprocess
 
     args = ["--data", "shapes:scale=5,orientation=0", "--steps", "500", "--seed", "3", "eval_images=40",
-            "eval_k=20", "image_freq=250", "checkpoint_freq=50", "batch_size=16", "threads=1", "device=cpu"]
+            "eval_k=20", "image_freq=250", "checkpoint_freq=50", "batch_size=16", "threads=1", "device=cpu",
+            "resolution=16", "eval_samples=32"]
     if model == "gan":
-        args = ["gan", *args, "resolution=16", "latent_dim=8", "g_channels=8", "d_channels=8", "eval_samples=32"]
+        args = ["gan", *args, "latent_dim=8", "g_channels=8", "d_channels=8"]
     reference = subprocess.Popen(["genlab", "train", "--run-dir", str(tmp_path / "reference"), *args],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run = tmp_path / "run"
