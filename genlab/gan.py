@@ -45,6 +45,10 @@ class GANConfig:
     """Generator width: channels of its last hidden layer (doubling towards the 4×4 start)."""
     d_channels: int = 64
     """Discriminator width: channels of its first layer (doubling at each halving)."""
+    coord_conv: bool = False
+    """Append x, y coordinate channels before every conv of G and D (CoordConv)."""
+    minibatch_std: bool = False
+    """Give D the batch's feature standard deviation before its last layer, so it can see mode collapse."""
     d_steps: int = 1
     """Discriminator steps per generator step (5 is usual for wgan-gp)."""
     gp_weight: float = 10.0
@@ -80,31 +84,65 @@ def start_size(resolution: int) -> tuple[int, int]:
     raise ValueError(f"a GAN needs an image size of 4·2^n or 7·2^n (16, 28, 32, 64, …), not {resolution}")
 
 
-def generator(latent_dim: int, channels: int, resolution: int, width: int) -> nn.Sequential:
+class AddCoords(nn.Module):
+    """CoordConv (Liu et al. 2018): append the pixel's x and y in [−1, 1] as two channels, so a conv can
+    place things by position (translation-equivariant convs cannot know where they are)."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) → (B, C + 2, H, W)
+        b, _, height, width = h.shape
+        y = torch.linspace(-1, 1, height, device=h.device).view(1, 1, height, 1).expand(b, 1, height, width)
+        x = torch.linspace(-1, 1, width, device=h.device).view(1, 1, 1, width).expand(b, 1, height, width)
+        return torch.cat([h, x, y], dim=1)
+
+
+class MinibatchStd(nn.Module):
+    """Append the batch's feature standard deviation as one more channel (Karras et al. 2018): in groups of
+    `group` samples, the std of every feature over the group, averaged to one number per group. A
+    generator that makes the same image again and again shows a small std, which D can then see."""
+
+    def __init__(self, group: int = 4):
+        super().__init__()
+        self.group = group
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) → (B, C + 1, H, W)
+        b, c, height, width = h.shape
+        g = self.group if b % self.group == 0 else 1 if b == 1 else math.gcd(b, self.group)
+        std = h.view(g, -1, c, height, width).var(0, unbiased=False).add(1e-8).sqrt()  # (B/g, C, H, W)
+        feature = std.mean(dim=(1, 2, 3)).view(-1, 1, 1, 1).repeat(g, 1, height, width)  # (B, 1, H, W)
+        return torch.cat([h, feature], dim=1)
+
+
+def generator(latent_dim: int, channels: int, resolution: int, width: int, coords: bool = False) -> nn.Sequential:
     """z (B, latent) → logits (B, C, r, r): linear to (width·2^(n−1), s, s), then n stride-2 transposed convs."""
     s, n = start_size(resolution)
     widths = [width * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 256, 128, 64
+    extra, add = (2, [AddCoords()]) if coords else (0, [])
     layers: list[nn.Module] = [nn.Linear(latent_dim, widths[0] * s * s), nn.Unflatten(1, (widths[0], s, s)),
                                nn.BatchNorm2d(widths[0]), nn.ReLU()]
     for w_in, w_out in zip(widths, widths[1:]):
-        layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU()]
-    layers.append(nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1))
+        layers += [*add, nn.ConvTranspose2d(w_in + extra, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU()]
+    layers += [*add, nn.ConvTranspose2d(widths[-1] + extra, channels, 4, 2, 1)]
     return nn.Sequential(*layers)
 
 
-def discriminator(channels: int, resolution: int, width: int, norm: str) -> nn.Sequential:
+def discriminator(channels: int, resolution: int, width: int, norm: str, coords: bool = False,
+                  mbstd: bool = False) -> nn.Sequential:
     """x (B, C, r, r) → logit (B,): n stride-2 convs with leaky ReLU (no norm on the first), then linear."""
     s, n = start_size(resolution)
     sn = spectral_norm if norm == "spectral" else (lambda m: m)
+    extra, add = (2, [AddCoords()]) if coords else (0, [])
     layers: list[nn.Module] = []
     c = channels
     for i in range(n):
         w = width * 2**i
-        layers.append(sn(nn.Conv2d(c, w, 4, 2, 1)))
+        layers += [*add, sn(nn.Conv2d(c + extra, w, 4, 2, 1))]
         if norm == "batch" and i > 0:
             layers.append(nn.BatchNorm2d(w))
         layers.append(nn.LeakyReLU(0.2))
         c = w
+    if mbstd:
+        layers.append(MinibatchStd())
+        c += 1
     layers += [nn.Flatten(), sn(nn.Linear(c * s * s, 1)), nn.Flatten(0)]
     return nn.Sequential(*layers)
 
@@ -142,9 +180,10 @@ class GAN(nn.Module):
     def __init__(self, cfg, channels: int, resolution: int):
         super().__init__()
         self.cfg = cfg
-        self.generator = generator(cfg.latent_dim, channels, resolution, cfg.g_channels)
+        self.generator = generator(cfg.latent_dim, channels, resolution, cfg.g_channels, cfg.coord_conv)
         norm = cfg.d_norm if cfg.d_norm != "auto" else ("none" if cfg.gan_loss == "wgan-gp" else "batch")
-        self.discriminator = discriminator(channels, resolution, cfg.d_channels, norm)
+        self.discriminator = discriminator(channels, resolution, cfg.d_channels, norm, cfg.coord_conv,
+                                           cfg.minibatch_std)
         self.g_ema = copy.deepcopy(self.generator).requires_grad_(False)
         betas = (cfg.beta1, cfg.beta2)
         self.opt_g = make_optimizer(cfg.optimizer, self.generator.parameters(), cfg.learning_rate, betas=betas)

@@ -23,7 +23,7 @@ from labcore.errors import UsageError, did_you_mean
 def available() -> dict[str, Path]:
     """Recipe name → file, sorted by name."""
     folder = Path(str(resources.files("genlab") / "recipes"))
-    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+    return {p.stem: p for p in sorted(folder.glob("*.toml"), key=lambda p: p.stem)}
 
 
 def load(name_or_path: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -51,5 +51,5 @@ def resolve(name: str, models: tuple[str, ...]) -> dict[str, Any]:
         return load(name)[0] if name in available() else {"model": name}
     if name in available() or name.endswith(".toml") or "/" in name:
         return load(name)[0]
-    choices = [*models, *available()]
+    choices = list(dict.fromkeys([*models, *available()]))
     raise UsageError(f"unknown model or recipe {name!r}{did_you_mean(name, choices)}; choose from {', '.join(choices)}")

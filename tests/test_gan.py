@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from genlab.gan import GAN, d_loss, discriminator, g_loss, generator, gradient_penalty
+from genlab.gan import GAN, AddCoords, MinibatchStd, d_loss, discriminator, g_loss, generator, gradient_penalty
 from genlab.train import GenConfig
 from labcore.config import build
 
@@ -41,12 +41,31 @@ def test_gradient_penalty_of_a_linear_critic():
 
 @pytest.mark.parametrize("resolution", [16, 28, 32, 64])
 @pytest.mark.parametrize("norm", ["batch", "spectral", "none"])
-def test_networks_fit_every_size(resolution, norm):
-    g = generator(8, 1, resolution, 8)
-    d = discriminator(1, resolution, 8, norm)
+@pytest.mark.parametrize("extras", [False, True])
+def test_networks_fit_every_size(resolution, norm, extras):
+    g = generator(8, 1, resolution, 8, coords=extras)
+    d = discriminator(1, resolution, 8, norm, coords=extras, mbstd=extras)
     x = g(torch.randn(3, 8))
     assert x.shape == (3, 1, resolution, resolution)
     assert d(x).shape == (3,)
+
+
+def test_minibatch_std_sees_a_collapsed_batch():
+    h = torch.randn(8, 3, 4, 4)
+    diverse, collapsed = MinibatchStd()(h), MinibatchStd()(h[:1].expand(8, -1, -1, -1))
+    assert diverse.shape == (8, 4, 4, 4)
+    assert collapsed[:, -1].max() < 1e-3 < diverse[:, -1].min()
+    # two groups of 4 (samples i and i + 2·k share a group): each group gets its own std
+    mixed = torch.cat([h[:4], h[:1].expand(4, -1, -1, -1)]).view(4, 2, 3, 4, 4).transpose(0, 1).reshape(8, 3, 4, 4)
+    out = MinibatchStd()(mixed)[:, -1, 0, 0]
+    assert torch.allclose(out[0::2], out[0]) and torch.allclose(out[1::2], out[1]) and out[0] != out[1]
+
+
+def test_coordinate_channels():
+    out = AddCoords()(torch.zeros(2, 1, 3, 5))
+    assert out.shape == (2, 3, 3, 5)
+    assert out[0, 1, 0].tolist() == [-1, -0.5, 0, 0.5, 1]  # x along the width
+    assert out[0, 2, :, 0].tolist() == [-1, 0, 1]  # y along the height
 
 
 def test_bad_size_is_refused():
