@@ -45,6 +45,9 @@ class GANConfig:
     """Generator width: channels of its last hidden layer (doubling towards the 4×4 start)."""
     d_channels: int = 64
     """Discriminator width: channels of its first layer (doubling at each halving)."""
+    latent_categories: int = 0
+    """Add a uniform categorical code (one-hot, this many values) to G's Gaussian noise (0 = none): a
+    discrete choice lets G keep separate modes (shapes) apart instead of blending them where z crosses over."""
     coord_conv: bool = False
     """Append x, y coordinate channels before every conv of G and D (CoordConv)."""
     minibatch_std: bool = False
@@ -69,7 +72,7 @@ class GANConfig:
             check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
         check(0 <= self.ema < 1, "ema", "must be in [0, 1)")
         check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
-        for key in ("gp_weight", "d_learning_rate", "r1_weight"):
+        for key in ("gp_weight", "d_learning_rate", "r1_weight", "latent_categories"):
             check(getattr(self, key) >= 0, key, f"must be >= 0, not {getattr(self, key)}")
         check(not (self.gan_loss == "wgan-gp" and self.d_norm == "batch"), "d_norm",
               "batch is not for wgan-gp (batch norm breaks the per-sample gradient penalty); use none or spectral")
@@ -180,7 +183,8 @@ class GAN(nn.Module):
     def __init__(self, cfg, channels: int, resolution: int):
         super().__init__()
         self.cfg = cfg
-        self.generator = generator(cfg.latent_dim, channels, resolution, cfg.g_channels, cfg.coord_conv)
+        self.generator = generator(cfg.latent_categories + cfg.latent_dim, channels, resolution, cfg.g_channels,
+                                   cfg.coord_conv)
         norm = cfg.d_norm if cfg.d_norm != "auto" else ("none" if cfg.gan_loss == "wgan-gp" else "batch")
         self.discriminator = discriminator(channels, resolution, cfg.d_channels, norm, cfg.coord_conv,
                                            cfg.minibatch_std)
@@ -194,8 +198,13 @@ class GAN(nn.Module):
         return self.discriminator(2 * x - 1)
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z (n, latent_categories + latent_dim): a uniform one-hot category (if any), then N(0, I)."""
         device = next(self.parameters()).device
-        return torch.randn(n, self.cfg.latent_dim, generator=generator).to(device)
+        z = torch.randn(n, self.cfg.latent_dim, generator=generator)
+        if self.cfg.latent_categories:
+            c = torch.randint(self.cfg.latent_categories, (n,), generator=generator)
+            z = torch.cat([F.one_hot(c, self.cfg.latent_categories).float(), z], dim=1)
+        return z.to(device)
 
     def update(self, x: torch.Tensor) -> dict[str, float]:
         """d_steps discriminator steps (x holds d_steps real batches), then one generator step."""

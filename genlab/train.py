@@ -135,7 +135,8 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
 
     run = Run(run_dir, to_dict(cfg), total=cfg.steps, start=step, resume=resume is not None,
               desc=f"{cfg.model} {cfg.data}")
-    fixed_z = torch.randn(64, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    fixed_gen = torch.Generator().manual_seed(cfg.seed)
+    fixed_z = model.noise(64, fixed_gen) if gan else torch.randn(64, cfg.latent_dim, generator=fixed_gen).to(device)
     fixed_x = as_float(images[eval_idx[:32]], data).to(device)
     sums: dict[str, float] = {}
     try:

@@ -116,3 +116,26 @@ def test_ema_is_an_average_of_generator_weights():
         p.add_(1.0)
     gan._update_ema()
     assert torch.allclose(p_ema, 0.9 * old_ema + 0.1 * p)
+
+
+def test_noise_with_a_categorical_code():
+    cfg = build(GenConfig, {"model": "gan", "latent_dim": 3, "latent_categories": 4, "g_channels": 4, "d_channels": 4})
+    gan = GAN(cfg, 1, 16)
+    z = gan.noise(4000, torch.Generator().manual_seed(0))
+    assert z.shape == (4000, 7)
+    onehot = z[:, :4]
+    assert torch.equal(onehot.sum(1), torch.ones(4000)) and set(onehot.unique().tolist()) == {0.0, 1.0}
+    assert (onehot.mean(0) - 0.25).abs().max() < 0.03  # uniform over the categories
+    assert gan.sample(5).shape == (5, 1, 16, 16)
+
+
+@pytest.mark.parametrize("recipe", ["gan", "gan-64"])
+def test_recipes_build_and_take_a_step(recipe):
+    from genlab import recipes
+
+    values, _ = recipes.load(recipe)
+    cfg = build(GenConfig, {**values, "batch_size": 4})
+    gan = GAN(cfg, 1, cfg.resolution)
+    metrics = gan.update(torch.rand(4 * cfg.d_steps, 1, cfg.resolution, cfg.resolution))
+    assert all(math.isfinite(v) for v in metrics.values())
+    assert gan.sample(2).shape == (2, 1, cfg.resolution, cfg.resolution)
