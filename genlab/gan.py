@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from labcore.config import check
+from labcore.nets import start_size
 from labcore.optim import make_optimizer
 
 
@@ -76,15 +77,6 @@ class GANConfig:
             check(getattr(self, key) >= 0, key, f"must be >= 0, not {getattr(self, key)}")
         check(not (self.gan_loss == "wgan-gp" and self.d_norm == "batch"), "d_norm",
               "batch is not for wgan-gp (batch norm breaks the per-sample gradient penalty); use none or spectral")
-
-
-def start_size(resolution: int) -> tuple[int, int]:
-    """(size of the first feature map, number of doublings to `resolution`): 4·2^n, or 7·2^n (MNIST's 28)."""
-    for start in (4, 7):
-        n = round(math.log2(resolution / start))
-        if n >= 1 and start * 2**n == resolution:
-            return start, n
-    raise ValueError(f"a GAN needs an image size of 4·2^n or 7·2^n (16, 28, 32, 64, …), not {resolution}")
 
 
 class AddCoords(nn.Module):

@@ -9,7 +9,6 @@ The encoder and decoder (`conv_autoencoder`, shared with the autoencoder) are th
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,7 +25,7 @@ from genlab.losses import (
     reparameterize,
 )
 from labcore.config import check
-from labcore.nets import conv_decoder, conv_encoder, mlp
+from labcore.nets import conv_decoder, conv_encoder, mlp, start_size
 
 
 @dataclass
@@ -43,22 +42,21 @@ class VAEConfig:
         check(self.beta >= 0, "beta", "must be >= 0")
 
 
-def conv_arch(resolution: int, channels: int) -> tuple[list[int], list[int]]:
-    """Encoder channels (one stride-2 layer per halving down to 4×4) and the mirrored decoder's."""
-    n = int(math.log2(resolution // 4))
-    if 4 * 2**n != resolution:
-        raise ValueError(f"resolution must be 4·2^n (16, 32, 64), not {resolution}")
+def conv_arch(resolution: int, channels: int) -> tuple[list[int], list[int], int]:
+    """Encoder channels (one stride-2 layer per halving down to 4×4, or 7×7 for 28 px), the mirrored
+    decoder's, and that smallest size."""
+    s, n = start_size(resolution)
     enc = [32] * (n - 1) + [64]
-    return enc, [32] * (n - 1) + [channels]
+    return enc, [32] * (n - 1) + [channels], s
 
 
 def conv_autoencoder(channels: int, resolution: int, code_dim: int, latent_dim: int) -> tuple[nn.Module, nn.Module]:
     """(encoder: image → code_dim, decoder: latent_dim → image-shaped output), mirrored conv stacks."""
-    enc, dec = conv_arch(resolution, channels)
+    enc, dec, s0 = conv_arch(resolution, channels)
     k, s, p = [4] * len(enc), [2] * len(enc), [1] * len(enc)  # each layer halves the size
     torso, flat = conv_encoder((channels, resolution, resolution), enc, k, s, padding=p)
     encoder = nn.Sequential(torso, nn.Linear(flat, 256), nn.ReLU(), nn.Linear(256, code_dim))
-    decoder = nn.Sequential(mlp(latent_dim, [256]), conv_decoder(256, (64, 4, 4), dec, k, s, padding=p))
+    decoder = nn.Sequential(mlp(latent_dim, [256]), conv_decoder(256, (64, s0, s0), dec, k, s, padding=p))
     return encoder, decoder
 
 

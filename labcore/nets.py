@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -110,3 +111,13 @@ def conv_decoder(
             layers.append(activation(act))
         c = out_c
     return nn.Sequential(*layers)
+
+
+def start_size(resolution: int) -> tuple[int, int]:
+    """For conv stacks that halve (or double) the image at each stride-2 layer: (the smallest feature map,
+    the number of halvings), for image sizes 4·2^n (16, 32, 64, …) or 7·2^n (MNIST's 28)."""
+    for start in (4, 7):
+        n = round(math.log2(resolution / start))
+        if n >= 1 and start * 2**n == resolution:
+            return start, n
+    raise UsageError(f"images must be 4·2^n or 7·2^n pixels wide (16, 28, 32, 64, …), not {resolution}")

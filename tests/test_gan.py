@@ -10,6 +10,7 @@ from torch import nn
 from genlab.gan import GAN, AddCoords, MinibatchStd, d_loss, discriminator, g_loss, generator, gradient_penalty
 from genlab.train import GenConfig
 from labcore.config import build
+from labcore.errors import UsageError
 
 
 def test_losses_against_hand_values():
@@ -69,7 +70,7 @@ def test_coordinate_channels():
 
 
 def test_bad_size_is_refused():
-    with pytest.raises(ValueError, match="image size of 4"):
+    with pytest.raises(UsageError, match="must be 4·2"):
         generator(8, 1, 24, 8)
 
 

@@ -156,6 +156,14 @@ def test_gan_on_images_without_factors(tmp_path, capsys):
     assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "m.png")]) == 0
     capsys.readouterr()
     _bad(capsys, ["eval", str(run)], "sample metrics need grey shapes data")
+    # the VAE and the autoencoder use the same 28 → 14 → 7 layout on MNIST-sized images
+    for model in ("vae", "ae"):
+        assert main(["train", model, "--data", f"mnist:{idx}", "--steps", "2", "batch_size=4", "eval_k=4",
+                     "--run-dir", str(tmp_path / model)]) == 0
+    odd = tmp_path / "odd-images-idx3-ubyte"
+    odd.write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">3I", 4, 20, 20) + bytes(4 * 400))
+    _bad(capsys, ["train", "gan", "--data", f"mnist:{odd}", "--run-dir", str(tmp_path / "odd")], "not 20")
+    assert not (tmp_path / "odd").exists()
 
 
 @pytest.mark.parametrize("model", ["vae", "gan"])
