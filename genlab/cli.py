@@ -180,7 +180,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         torch.manual_seed(0)
         result = model.evaluate(held_out_images(cfg), k)
     if cfg.model != "ae":
-        if judgeable(load(cfg.data, resolution=cfg.resolution, channels=cfg.channels)):
+        if judgeable(cfg):
             result.update(judge_samples(model, n, cfg.seed))
         elif cfg.model == "gan":
             raise UsageError(f"sample metrics need grey shapes data at 16, 32 or 64 px; this GAN was trained on "

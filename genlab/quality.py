@@ -21,6 +21,7 @@ FID, whose Inception features know nothing of dSprites).
 from __future__ import annotations
 
 import os
+from functools import cache
 
 import numpy as np
 import torch
@@ -64,7 +65,8 @@ def _images(resolution: int) -> torch.Tensor:
 
 
 def _as_float(images: torch.Tensor, resolution: int) -> torch.Tensor:
-    return images.float().div_(1.0 if resolution == 64 else 255.0).unsqueeze(1)
+    """uint8 renders (..., r, r) → floats in [0, 1] (binary at 64, coverage below)."""
+    return images.float().div_(1.0 if resolution == 64 else 255.0)
 
 
 @torch.enable_grad()  # also when called from `judge`, which runs under no_grad
@@ -80,7 +82,7 @@ def train_factor_net(resolution: int, steps: int = 2000, batch_size: int = 128, 
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps)
     for _ in range(steps):
         idx = torch.randint(n, (batch_size,), generator=gen)
-        x = _as_float(images[idx], resolution)
+        x = _as_float(images[idx], resolution).unsqueeze(1)
         x = (x + noise * torch.randn(x.shape, generator=gen)).clamp_(0, 1)
         loss = sum(F.cross_entropy(logits, labels[idx, i]) for i, logits in enumerate(net(x)))
         opt.zero_grad(set_to_none=True)
@@ -93,8 +95,8 @@ def train_factor_net(resolution: int, steps: int = 2000, batch_size: int = 128, 
 def factor_net(resolution: int) -> FactorNet:
     """The factor network for `resolution`, trained on first use and cached beside the renders."""
     path = shapes.cache_dir() / f"factor-net-{resolution}-v{_VERSION}.pt"
-    net = FactorNet(resolution)
     if path.exists():
+        net = FactorNet(resolution)
         net.load_state_dict(torch.load(path, weights_only=True))
         return net.eval()
     net = train_factor_net(resolution)
@@ -114,12 +116,12 @@ def iou(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def match(samples: torch.Tensor, net: FactorNet, chunk: int = 128) -> tuple[torch.Tensor, np.ndarray]:
+def match(samples: torch.Tensor, net: FactorNet, images: torch.Tensor | None = None,
+          chunk: int = 128) -> tuple[torch.Tensor, np.ndarray]:
     """Best IoU (N,) of each sample (N, 1, r, r) in [0, 1] among its re-rendered candidates, and the
-    factor indices (N, 5) of that best match."""
+    factor indices (N, 5) of that best match. `images`: all renders at r, if the caller has them loaded."""
     resolution = samples.shape[-1]
-    images = _images(resolution)
-    scale = 1.0 if resolution == 64 else 255.0
+    images = _images(resolution) if images is None else images
     best_iou, best_factors = [], []
     for start in range(0, len(samples), chunk):
         x = samples[start:start + chunk]
@@ -127,7 +129,7 @@ def match(samples: torch.Tensor, net: FactorNet, chunk: int = 128) -> tuple[torc
         grids = torch.meshgrid(*[torch.arange(k) for k in TOP_K], indexing="ij")
         cand = torch.stack([top[:, g.reshape(-1)] for top, g in zip(tops, grids)], dim=-1)  # (B, K, 5)
         flat = torch.from_numpy(shapes.index_of(cand.reshape(-1, 5).numpy())).reshape(cand.shape[:2])
-        renders = images[flat].reshape(*flat.shape, -1).float() / scale  # (B, K, r·r)
+        renders = _as_float(images[flat], resolution).reshape(*flat.shape, -1)  # (B, K, r·r)
         scores = iou(x.reshape(len(x), -1), renders)  # (B, K)
         value, arg = scores.max(1)
         best_iou.append(value)
@@ -145,6 +147,7 @@ def _binned(factors: np.ndarray) -> list[np.ndarray]:
     return [factors[:, 0], factors[:, 1], orient, factors[:, 3], factors[:, 4]]
 
 
+@cache
 def _reference() -> list[np.ndarray]:
     """The data's distribution of each binned factor (every factor combination once)."""
     all_factors = shapes.factors_of(np.arange(shapes.N_IMAGES))
@@ -183,7 +186,8 @@ def judge(samples: torch.Tensor, seed: int = 0) -> dict[str, float]:
         raise ValueError(f"samples must be (N, 1, r, r) with r in 16, 32, 64, not {tuple(samples.shape)}")
     samples = samples.float().cpu()
     net = factor_net(resolution)
-    best, factors = match(samples, net)
+    images = _images(resolution)  # loaded once, for the candidates and the real images
+    best, factors = match(samples, net, images)
     valid = (best >= IOU_THRESHOLD).numpy()
     result = {"samples": len(samples), "valid": float(valid.mean()), "iou_median": float(best.median()),
               "valid_at_0.8": float((best >= 0.8).float().mean())}
@@ -191,7 +195,7 @@ def judge(samples: torch.Tensor, seed: int = 0) -> dict[str, float]:
     result["coverage_kl"] = max(cov[f"kl_{f}"] for f in shapes.FACTORS) if valid.any() else float("inf")
     result.update(cov)
     real_idx = np.random.default_rng(seed).choice(shapes.N_IMAGES, len(samples), replace=False)
-    real = _as_float(_images(resolution)[torch.from_numpy(real_idx)], resolution)
+    real = _as_float(images[torch.from_numpy(real_idx)], resolution).unsqueeze(1)
     feats = [torch.cat([net.features(x[i:i + 256]) for i in range(0, len(x), 256)]).numpy().astype(np.float64)
              for x in (samples, real)]
     result["frechet"] = frechet_distance(*feats)

@@ -91,9 +91,10 @@ def build_model(cfg: GenConfig, channels: int, resolution: int) -> VAE | AE | GA
     return {"vae": VAE, "ae": AE, "gan": GAN}[cfg.model](cfg, channels, resolution)
 
 
-def judgeable(data: Dataset) -> bool:
-    """Can generated images be judged against the shapes renders (grey shapes at 16, 32 or 64 px)?"""
-    return data.factors is not None and data.images.shape[1] == 1 and data.images.shape[-1] in (16, 32, 64)
+def judgeable(cfg: GenConfig) -> bool:
+    """Can generated images be judged against the shapes renders? Yes for the shapes data, which is always
+    grey and at a resolution the config allows (16, 32 or 64) — decided from the config, without loading."""
+    return cfg.data.partition(":")[0] == "shapes"
 
 
 def judge_samples(model: GAN | VAE, n: int, seed: int) -> dict[str, float]:
@@ -175,14 +176,14 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
                         run.writer.add_histogram("latent/code", model.code(fixed_x), step)
                 model.train()
             if (cfg.model != "ae" and cfg.eval_freq and step % cfg.eval_freq == 0 and step < cfg.steps
-                    and judgeable(data)):
+                    and judgeable(cfg)):
                 scores = judge_samples(model, cfg.eval_samples, cfg.seed)
                 run.log(step, {f"eval/{k}": v for k, v in scores.items() if not k.startswith("kl_floor")})
             if step % cfg.checkpoint_freq == 0:
                 checkpoint()
         model.eval()
         result = {} if gan else model.evaluate(as_float(images[eval_idx], data).to(device), cfg.eval_k)
-        if cfg.model != "ae" and judgeable(data):  # every generator's samples are judged on shapes
+        if cfg.model != "ae" and judgeable(cfg):  # every generator's samples are judged on shapes
             result.update(judge_samples(model, cfg.eval_samples, cfg.seed))
         run.log(step, {f"eval/{k}": v for k, v in result.items()
                        if k not in ("images", "iwae_k", "samples") and not k.startswith("kl_floor")})
