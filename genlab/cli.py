@@ -101,9 +101,11 @@ def describe_result(result: dict) -> str:
     if "elbo" in result or "mse" in result:
         lines.append(describe_likelihood(result))
     if "valid" in result:
+        kl = result["coverage_kl"]
+        coverage = "— (no valid sample)" if kl is None else f"{kl:.3f} nats"
         lines.append(f"{result['valid']:.1%} of {result['samples']} samples valid (IoU ≥ 0.9 with a real render; "
-                     f"median IoU {result['iou_median']:.3f}), factor coverage KL {result['coverage_kl']:.3f} nats "
-                     f"(worst factor), Fréchet distance (factor-network features) {result['frechet']:.2f}")
+                     f"median IoU {result['iou_median']:.3f}), factor coverage KL {coverage} (worst factor), "
+                     f"Fréchet distance (factor-network features) {result['frechet']:.2f}")
     return "\n".join(lines) or "no sample metrics: they need the shapes data (genlab.quality judges samples against " \
         "its renders)"
 

@@ -192,7 +192,9 @@ def judge(samples: torch.Tensor, seed: int = 0) -> dict[str, float]:
     result = {"samples": len(samples), "valid": float(valid.mean()), "iou_median": float(best.median()),
               "valid_at_0.8": float((best >= 0.8).float().mean())}
     cov = coverage(factors[valid])
-    result["coverage_kl"] = max(cov[f"kl_{f}"] for f in shapes.FACTORS) if valid.any() else float("inf")
+    if not valid.any():  # nothing to measure coverage on: null in JSON, a gap in TensorBoard
+        cov = {k: (None if k.startswith("kl_") and not k.startswith("kl_floor") else v) for k, v in cov.items()}
+    result["coverage_kl"] = max(cov[f"kl_{f}"] for f in shapes.FACTORS) if valid.any() else None
     result.update(cov)
     real_idx = np.random.default_rng(seed).choice(shapes.N_IMAGES, len(samples), replace=False)
     real = _as_float(images[torch.from_numpy(real_idx)], resolution).unsqueeze(1)

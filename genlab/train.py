@@ -97,6 +97,10 @@ def judgeable(cfg: GenConfig) -> bool:
     return cfg.data.partition(":")[0] == "shapes"
 
 
+def nan_for_none(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
 def judge_samples(model: GAN | VAE, n: int, seed: int) -> dict[str, float]:
     from genlab.quality import judge  # imported here: it loads the renders and the factor network
 
@@ -178,14 +182,14 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
             if (cfg.model != "ae" and cfg.eval_freq and step % cfg.eval_freq == 0 and step < cfg.steps
                     and judgeable(cfg)):
                 scores = judge_samples(model, cfg.eval_samples, cfg.seed)
-                run.log(step, {f"eval/{k}": v for k, v in scores.items() if not k.startswith("kl_floor")})
+                run.log(step, {f"eval/{k}": nan_for_none(v) for k, v in scores.items() if not k.startswith("kl_floor")})
             if step % cfg.checkpoint_freq == 0:
                 checkpoint()
         model.eval()
         result = {} if gan else model.evaluate(as_float(images[eval_idx], data).to(device), cfg.eval_k)
         if cfg.model != "ae" and judgeable(cfg):  # every generator's samples are judged on shapes
             result.update(judge_samples(model, cfg.eval_samples, cfg.seed))
-        run.log(step, {f"eval/{k}": v for k, v in result.items()
+        run.log(step, {f"eval/{k}": nan_for_none(v) for k, v in result.items()
                        if k not in ("images", "iwae_k", "samples") and not k.startswith("kl_floor")})
         checkpoint()
         run.write_json("eval.json", {**result, "step": step, "train_seconds": round(run.elapsed(), 2)})

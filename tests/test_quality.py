@@ -67,7 +67,9 @@ def test_real_renders_are_valid_and_cover_their_factors(real16):
 
 def test_blank_and_scrambled_images_are_invalid(real16):
     x, _ = real16
-    assert quality.judge(torch.zeros(50, 1, 16, 16))["valid"] == 0.0
+    blank = quality.judge(torch.zeros(50, 1, 16, 16))
+    assert blank["valid"] == 0.0
+    assert blank["coverage_kl"] is None and blank["kl_shape"] is None  # no valid sample: nothing to cover
     scrambled = x.flatten(1)[:, torch.randperm(256, generator=torch.Generator().manual_seed(0))].reshape(x.shape)
     assert quality.judge(scrambled)["valid"] < 0.05
 
