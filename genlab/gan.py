@@ -183,6 +183,7 @@ class GAN(nn.Module):
                                            cfg.minibatch_std)
         self.g_ema = copy.deepcopy(self.generator).requires_grad_(False)
         betas = (cfg.beta1, cfg.beta2)
+        self.batches_per_step = cfg.d_steps  # real batches per update, one per discriminator step
         self.opt_g = make_optimizer(cfg.optimizer, self.generator.parameters(), cfg.learning_rate, betas=betas)
         self.opt_d = make_optimizer(cfg.optimizer, self.discriminator.parameters(),
                                     cfg.d_learning_rate or cfg.learning_rate, betas=betas)

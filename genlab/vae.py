@@ -3,6 +3,14 @@
     q(z|x) = N(mu(x), diag(exp(logvar(x)))),  p(z) = N(0, I),  p(x|z) = Bernoulli(σ(f(z))) or N(f(z), I)
     loss = −E_q[log p(x|z)] + β · KL(q(z|x) ‖ p(z))        (β = 1: the negative ELBO, in nats per image)
 
+Objectives that trade reconstruction for disentangled codes (`objective`), each adding to −E_q[log p(x|z)]:
+
+    elbo        β · KL                                   β-VAE when β > 1 (Higgins et al. 2017)
+    capacity    C · |KL − c(t)|, c(t) rising linearly    to capacity_max nats (Burgess et al. 2018)
+    beta-tcvae  α · MI + β · TC + γ · dim-KL             the KL split in three (Chen et al. 2018)
+    factor-vae  β · KL + factor_gamma · TC               TC from a discriminator on z vs dimension-shuffled z
+                                                         (Kim & Mnih 2018; the `FactorVAE` class)
+
 The encoder and decoder (`conv_autoencoder`, shared with the autoencoder) are the conv builders of
 `labcore`: 4×4 kernels with stride 2, one layer per halving down to 4×4, then a 256-unit layer.
 """
@@ -13,19 +21,24 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genlab.losses import (
     decoder_image,
     iwae_bound,
+    kl_decomposition,
     kl_normal,
     log_likelihood,
     log_normal,
     log_standard_normal,
+    permute_dims,
     reparameterize,
 )
 from labcore.config import check
 from labcore.nets import conv_decoder, conv_encoder, mlp, start_size
+from labcore.optim import make_optimizer
+from labcore.optim import step as optimizer_step
 
 
 @dataclass
@@ -33,13 +46,39 @@ class VAEConfig:
     latent_dim: int = 10
     """Size of z."""
     beta: float = 1.0
-    """Weight of the KL term (1 = the ELBO)."""
+    """Weight of the KL term (1 = the ELBO; > 1 = β-VAE); of the total correlation for beta-tcvae."""
     decoder: Literal["bernoulli", "gaussian"] = "bernoulli"
     """Likelihood p(x|z): bernoulli (binary-ish images) or gaussian (unit variance)."""
+    objective: Literal["elbo", "capacity", "beta-tcvae", "factor-vae"] = "elbo"
+    """vae: elbo (β·KL), capacity (annealed KL capacity), beta-tcvae or factor-vae."""
+    alpha: float = 1.0
+    """beta-tcvae: weight of the index-code mutual information."""
+    gamma: float = 1.0
+    """beta-tcvae: weight of the dimension-wise KL."""
+    tc_estimator: Literal["mss", "mws"] = "mss"
+    """beta-tcvae: minibatch stratified (mss) or weighted (mws) sampling estimate of q(z)."""
+    capacity_max: float = 25.0
+    """capacity: the KL target's final value, in nats."""
+    capacity_steps: int = 100_000
+    """capacity: steps over which the KL target rises linearly from 0 to capacity_max."""
+    capacity_weight: float = 1000.0
+    """capacity: weight of |KL − target|."""
+    factor_gamma: float = 35.0
+    """factor-vae: weight of the discriminator's total-correlation estimate."""
+    disc_hidden: int = 1000
+    """factor-vae: width of the discriminator's hidden layers."""
+    disc_layers: int = 6
+    """factor-vae: hidden layers of the discriminator."""
+    disc_learning_rate: float = 1e-4
+    """factor-vae: discriminator Adam step size (β = 0.5, 0.9)."""
 
     def __post_init__(self):
         check(self.latent_dim > 0, "latent_dim", "must be > 0")
-        check(self.beta >= 0, "beta", "must be >= 0")
+        for key in ("beta", "alpha", "gamma", "capacity_max", "capacity_weight", "factor_gamma"):
+            check(getattr(self, key) >= 0, key, f"must be >= 0, not {getattr(self, key)}")
+        for key in ("capacity_steps", "disc_hidden", "disc_layers"):
+            check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
+        check(self.disc_learning_rate > 0, "disc_learning_rate", "must be > 0")
 
 
 def conv_arch(resolution: int, channels: int) -> tuple[list[int], list[int], int]:
@@ -61,9 +100,10 @@ def conv_autoencoder(channels: int, resolution: int, code_dim: int, latent_dim: 
 
 
 class VAE(nn.Module):
-    def __init__(self, cfg: VAEConfig, channels: int, resolution: int):
+    def __init__(self, cfg: VAEConfig, channels: int, resolution: int, dataset_size: int = 0):
         super().__init__()
         self.cfg = cfg
+        self.dataset_size = dataset_size  # N of the aggregate posterior q(z), for beta-tcvae's estimator
         self.encoder, self.decoder = conv_autoencoder(channels, resolution, 2 * cfg.latent_dim, cfg.latent_dim)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # (B, C, H, W) → 2 × (B, D)
@@ -81,13 +121,40 @@ class VAE(nn.Module):
     def log_likelihood(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:  # (B,)
         return log_likelihood(self.cfg.decoder, x, out)
 
-    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, x: torch.Tensor, step: int = 0) -> tuple[torch.Tensor, dict[str, float]]:
+        """The objective's loss on a batch (`step` drives the capacity schedule), and its terms to log."""
+        loss, metrics, _ = self._loss(x, step)
+        return loss, metrics
+
+    def _loss(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+        cfg = self.cfg
         mu, logvar = self.encode(x)
         z = reparameterize(mu, logvar)
         recon = -self.log_likelihood(x, self.decode(z)).mean()
         kl = kl_normal(mu, logvar).sum(1).mean()
-        total = recon + self.cfg.beta * kl
-        return total, {"loss/total": total.item(), "loss/recon": recon.item(), "loss/kl": kl.item()}
+        metrics = {"loss/recon": recon.item(), "loss/kl": kl.item()}
+        if cfg.objective == "capacity":
+            target = cfg.capacity_max * min(1.0, step / cfg.capacity_steps)
+            regulariser = cfg.capacity_weight * (kl - target).abs()
+            metrics["loss/capacity"] = target
+        elif cfg.objective == "beta-tcvae":
+            if self.dataset_size <= len(x):
+                raise ValueError("beta-tcvae needs the training set's size (VAE(..., dataset_size=N), N > batch)")
+            terms = {k: v.mean() for k, v in
+                     kl_decomposition(z, mu, logvar, self.dataset_size, cfg.tc_estimator).items()}
+            regulariser = cfg.alpha * terms["mi"] + cfg.beta * terms["tc"] + cfg.gamma * terms["dim_kl"]
+            metrics.update({f"loss/{k}": v.item() for k, v in terms.items()})
+        else:
+            regulariser = cfg.beta * kl
+        total = recon + regulariser
+        metrics["loss/total"] = total.item()
+        return total, metrics, z
+
+    @torch.no_grad()
+    def kl_per_dim(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean KL(q(z_d|x) ‖ N(0, 1)) of each latent dimension over the images x, (D,): which dimensions are
+        used (a dimension the code ignores carries ~0 nats)."""
+        return kl_normal(*self.encode(x)).mean(0)
 
     def image(self, out: torch.Tensor) -> torch.Tensor:
         return decoder_image(self.cfg.decoder, out)
@@ -118,3 +185,65 @@ class VAE(nn.Module):
         """Held-out ELBO and IWAE_k bound, nats per image."""
         elbo, iwae = self.elbo_and_iwae(x, k)
         return {"elbo": float(elbo.mean()), "iwae": float(iwae.mean()), "iwae_k": k, "images": len(x)}
+
+
+def tc_discriminator(latent_dim: int, hidden: int, layers: int) -> nn.Sequential:
+    """FactorVAE's discriminator: z → 2 logits (z came from q(z), z came from Π_d q(z_d)); an MLP with
+    leaky-ReLU (0.2) hidden layers, as in Kim & Mnih (2018)."""
+    return mlp(latent_dim, [hidden] * layers, 2, act="leaky_relu")
+
+
+class FactorVAE(VAE):
+    """FactorVAE (Kim & Mnih 2018): a VAE whose loss adds factor_gamma · TC, where the total correlation
+    KL(q(z) ‖ Π_d q(z_d)) is estimated by a discriminator D trained, in alternation with the VAE, to tell
+    samples of q(z) from dimension-shuffled ones (the density-ratio trick):
+
+        TC ≈ E_q(z)[log D(z) / (1 − D(z))] = E[logit_0 − logit_1]
+
+    Each `update` takes two batches: the VAE steps on the first (with D fixed), then D steps on the first's
+    codes (label 0) against the second's codes shuffled across the batch per dimension (label 1). Like the
+    GAN, it owns its two optimisers.
+    """
+
+    def __init__(self, cfg: VAEConfig, channels: int, resolution: int, dataset_size: int = 0):
+        super().__init__(cfg, channels, resolution, dataset_size)
+        self.discriminator = tc_discriminator(cfg.latent_dim, cfg.disc_hidden, cfg.disc_layers)
+        vae_params = [*self.encoder.parameters(), *self.decoder.parameters()]
+        self.opt_vae = make_optimizer(cfg.optimizer, vae_params, cfg.learning_rate)
+        self.opt_d = make_optimizer("adam", self.discriminator.parameters(), cfg.disc_learning_rate, betas=(0.5, 0.9))
+        self.batches_per_step = 2
+
+    def vae_step(self, x: torch.Tensor, step: int = 0) -> tuple[torch.Tensor, dict[str, float]]:
+        """One VAE update on x with D fixed; returns the sampled codes z (detached) and the loss terms."""
+        loss, metrics, z = self._loss(x, step)
+        tc = torch.diff(self.discriminator(z), dim=1).neg().mean()  # logit_0 − logit_1
+        loss = loss + self.cfg.factor_gamma * tc
+        vae_params = [p for group in self.opt_vae.param_groups for p in group["params"]]
+        optimizer_step(self.opt_vae, loss, vae_params, self.cfg.max_grad_norm)
+        metrics.update({"loss/tc": tc.item(), "loss/total": loss.item()})
+        return z.detach(), metrics
+
+    def discriminator_step(self, z: torch.Tensor, x_other: torch.Tensor) -> dict[str, float]:
+        """One D update: codes z of q(z) (label 0) against the other batch's codes, shuffled (label 1)."""
+        with torch.no_grad():
+            z_perm = permute_dims(reparameterize(*self.encode(x_other)))
+        logits = self.discriminator(torch.cat([z, z_perm]))
+        labels = torch.cat([torch.zeros(len(z)), torch.ones(len(z_perm))]).long().to(z.device)
+        loss = F.cross_entropy(logits, labels)
+        optimizer_step(self.opt_d, loss, self.discriminator.parameters(), 0.0)
+        accuracy = (logits.argmax(1) == labels).float().mean()
+        return {"loss/discriminator": loss.item(), "discriminator/accuracy": accuracy.item()}
+
+    def update(self, x: torch.Tensor, step: int = 0) -> dict[str, float]:
+        """x holds two batches: the VAE steps on the first half, then D on both."""
+        first, second = x.chunk(2)
+        z, metrics = self.vae_step(first, step)
+        metrics.update(self.discriminator_step(z, second))
+        return metrics
+
+    def optimizer_state(self) -> dict:
+        return {"vae": self.opt_vae.state_dict(), "discriminator": self.opt_d.state_dict()}
+
+    def load_optimizer_state(self, state: dict) -> None:
+        self.opt_vae.load_state_dict(state["vae"])
+        self.opt_d.load_state_dict(state["discriminator"])
