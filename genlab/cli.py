@@ -4,7 +4,9 @@
     genlab train --resume RUN_DIR
     genlab sample RUN_DIR_OR_CHECKPOINT [--n 64] [--out samples.png] [--seed S]
     genlab reconstruct RUN_DIR_OR_CHECKPOINT [--n 32] [--out recon.png]
-    genlab eval RUN_DIR_OR_CHECKPOINT [--k 1000] [--samples N] [--json]
+    genlab eval RUN_DIR_OR_CHECKPOINT [--k 1000] [--samples N] [--metrics mig,...] [--json]
+    genlab traverse RUN_DIR_OR_CHECKPOINT [--out traversal.png|.gif] [--dims K] [--steps 10] [--image I]
+    genlab swap RUN_DIR_OR_CHECKPOINT [--out swap.png] [--dims 0,3 | --factor pos_x] [--n 8] [--seed S]
     genlab list
 
 Exit codes: 0 success, 1 the run failed (e.g. non-finite loss), 2 bad input, 130 interrupted.
@@ -22,7 +24,21 @@ import torch
 from genlab import recipes
 from genlab.data import load
 from genlab.images import grid, save_png
-from genlab.train import GenConfig, as_float, build_model, held_out, judge_samples, judgeable, train
+from genlab.latents import save_traversal_gif, swap, traversal
+from genlab.metrics import METRICS
+from genlab.shapes import FACTORS
+from genlab.train import (
+    GenConfig,
+    as_float,
+    build_model,
+    disentanglement,
+    has_factors,
+    held_out,
+    judge_samples,
+    judgeable,
+    metric_names,
+    train,
+)
 from labcore.cli import Parser, parse, run_command
 from labcore.config import build, describe, parse_overrides, read_toml
 from labcore.errors import UsageError
@@ -59,7 +75,33 @@ def make_parser() -> Parser:
     e.add_argument("run", type=Path, metavar="RUN_DIR_OR_CHECKPOINT")
     e.add_argument("--k", type=int, help="importance samples (default: the run's eval_k)")
     e.add_argument("--samples", type=int, help="gan, vae on shapes: samples to judge (default: the run's eval_samples)")
+    e.add_argument("--metrics", help=f"vae, ae on shapes: disentanglement metrics, comma-separated from "
+                   f"{','.join(METRICS)} or none (default: the run's `metrics`)")
+    e.add_argument("--metric-points", type=int, help="training points of those metrics (default: the run's)")
+    e.add_argument("--metric-test-points", type=int, help="held-out points of those metrics (default: the run's)")
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else")
+    tr = sub.add_parser("traverse", help="vae: decode a sweep of each latent dimension (rows, most informative "
+                        "first) as a PNG grid or an animated GIF")
+    tr.add_argument("run", type=Path, metavar="RUN_DIR_OR_CHECKPOINT")
+    tr.add_argument("--out", type=Path, default=Path("traversal.png"), help="a .png or .gif path (default "
+                    "traversal.png)")
+    tr.add_argument("--dims", type=int, help="show the K most informative dimensions (default: all)")
+    tr.add_argument("--steps", type=int, default=10, help="values per sweep (default 10)")
+    tr.add_argument("--limit", type=float, help="sweep over ±limit (default: the run's traversal_limit)")
+    tr.add_argument("--image", type=int, default=0, help="which held-out image's code to start from (default 0)")
+    tr.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    sw = sub.add_parser("swap", help="vae, ae: decode image a's code with some dimensions taken from image b "
+                        "(rows: a, b, the swap)")
+    sw.add_argument("run", type=Path, metavar="RUN_DIR_OR_CHECKPOINT")
+    sw.add_argument("--out", type=Path, default=Path("swap.png"), help="PNG path (default swap.png)")
+    which = sw.add_mutually_exclusive_group()
+    which.add_argument("--dims", help="latent dimensions to swap, comma-separated (default: the most "
+                       "informative one)")
+    which.add_argument("--factor", choices=FACTORS, help="shapes: swap the dimension that carries most "
+                       "information about this factor")
+    sw.add_argument("--n", type=int, default=8, help="pairs (default 8)")
+    sw.add_argument("--seed", type=int, default=0, help="seed of the pairs drawn from held-out images (default 0)")
+    sw.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     sub.add_parser("list", help="models and recipes (with what they reach)")
     return parser
 
@@ -106,8 +148,24 @@ def describe_result(result: dict) -> str:
         lines.append(f"{result['valid']:.1%} of {result['samples']} samples valid (IoU ≥ 0.9 with a real render; "
                      f"median IoU {result['iou_median']:.3f}), factor coverage KL {coverage} (worst factor), "
                      f"Fréchet distance (factor-network features) {result['frechet']:.2f}")
+    if "mig" in result or "factor_vae" in result or "dci_disentanglement" in result:
+        lines.append(describe_disentanglement(result))
     return "\n".join(lines) or "no sample metrics: they need the shapes data (genlab.quality judges samples against " \
         "its renders)"
+
+
+def describe_disentanglement(result: dict) -> str:
+    parts = []
+    if "mig" in result:
+        per = ", ".join(f"{f} {result[f'mig_{f}']:.2f}" for f in FACTORS if f"mig_{f}" in result)
+        parts.append(f"MIG {result['mig']:.3f} ({per})")
+    for key, name in (("factor_vae", "FactorVAE score"), ("beta_vae", "β-VAE score"), ("sap", "SAP")):
+        if key in result:
+            parts.append(f"{name} {result[key]:.3f}")
+    if "dci_disentanglement" in result:
+        parts.append(f"DCI disentanglement {result['dci_disentanglement']:.3f}, completeness "
+                     f"{result['dci_completeness']:.3f}, informativeness {result['dci_informativeness']:.3f}")
+    return "disentanglement: " + "; ".join(parts)
 
 
 def describe_likelihood(result: dict) -> str:
@@ -131,12 +189,12 @@ def load_model(path: Path):
     return model.eval(), cfg
 
 
-def _out(args) -> Path:
-    if args.out.suffix.lower() != ".png":
-        raise UsageError(f"--out must end in .png, not {args.out}")
+def _out(args, suffixes: tuple[str, ...] = (".png",)) -> Path:
+    if args.out.suffix.lower() not in suffixes:
+        raise UsageError(f"--out must end in {' or '.join(suffixes)}, not {args.out}")
     if args.out.exists() and not args.force:
         raise UsageError(f"{args.out} already exists; pass --force to overwrite it or choose another --out")
-    if args.n <= 0:
+    if getattr(args, "n", 1) <= 0:
         raise UsageError(f"--n must be positive, not {args.n}")
     return args.out
 
@@ -174,6 +232,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     n = cfg.eval_samples if args.samples is None else args.samples
     if n < 2:
         raise UsageError(f"--samples must be at least 2, not {n}")
+    which = metric_names(cfg.metrics if args.metrics is None else args.metrics)
+    if args.metrics is not None:
+        unknown = set(which) - set(METRICS)
+        if unknown:
+            raise UsageError(f"unknown metric {', '.join(sorted(unknown))}; choose from {', '.join(METRICS)} or none")
+        if which and not has_factors(cfg):
+            what = "a GAN has no encoder" if cfg.model == "gan" else f"this model was trained on {cfg.data!r}"
+            raise UsageError(f"disentanglement metrics need an encoder trained on the shapes data's factors; {what}")
+    for flag in ("metric_points", "metric_test_points"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 2:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 2, not {getattr(args, flag)}")
     result = {}
     if cfg.model != "gan":
         k = args.k or cfg.eval_k
@@ -187,8 +256,89 @@ def cmd_eval(args: argparse.Namespace) -> int:
         elif cfg.model == "gan":
             raise UsageError(f"sample metrics need grey shapes data at 16, 32 or 64 px; this GAN was trained on "
                              f"{cfg.data!r}")
+    if which and has_factors(cfg):
+        data = load(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+        result.update(disentanglement(model, data, cfg, which, args.metric_points, args.metric_test_points))
     print(json.dumps(result) if args.json else describe_result(result))
     return 0
+
+
+def encoder_model(path: Path, what: str, vae_only: bool = False):
+    model, cfg = load_model(path)
+    if cfg.model == "gan" or (vae_only and cfg.model != "vae"):
+        kind = "a GAN has no encoder" if cfg.model == "gan" else "an autoencoder has no prior to sweep over"
+        raise UsageError(f"{what} needs a {'vae' if vae_only else 'vae or ae'}; {kind}")
+    return model, cfg
+
+
+def cmd_traverse(args: argparse.Namespace) -> int:
+    out = _out(args, (".png", ".gif"))
+    if args.steps < 2:
+        raise UsageError(f"--steps must be at least 2, not {args.steps}")
+    if args.dims is not None and args.dims <= 0:
+        raise UsageError(f"--dims must be positive, not {args.dims}")
+    model, cfg = encoder_model(args.run, "traverse", vae_only=True)
+    x = held_out_images(cfg)
+    if not 0 <= args.image < len(x):
+        raise UsageError(f"--image must be in 0..{len(x) - 1}, not {args.image}")
+    kl = model.kl_per_dim(x)
+    dims = min(args.dims or cfg.latent_dim, cfg.latent_dim)
+    images = traversal(model, x[args.image], kl, args.limit or cfg.traversal_limit, args.steps, dims)
+    if out.suffix.lower() == ".gif":
+        save_traversal_gif(images, dims, out)
+    else:
+        save_png(grid(images, nrow=args.steps), out, scale=2)
+    order = kl.argsort(descending=True)[:dims].tolist()
+    print(f"wrote {out}: rows are dimensions {', '.join(map(str, order))} (KL "
+          f"{', '.join(f'{kl[d]:.2f}' for d in order)} nats), each swept over ±{args.limit or cfg.traversal_limit}")
+    return 0
+
+
+def factor_dimension(model, cfg: GenConfig, factor: str) -> int:
+    """The latent dimension with the most mutual information about a shapes factor (MIG's top dimension)."""
+    import numpy as np
+
+    from genlab.metrics import FactorSpace, discretize, model_representation, mutual_information
+
+    data = load(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+    space = FactorSpace.of(data.factors)
+    k = FACTORS.index(factor)
+    if k not in space.varying:
+        raise UsageError(f"factor {factor} does not vary in {cfg.data!r}")
+    rows = space.sample(cfg.metric_points, np.random.default_rng(cfg.seed))
+    codes = model_representation(model, data.images, data.factors, data.max_value)(rows)
+    return int(mutual_information(discretize(codes), rows[:, [k]])[:, 0].argmax())
+
+
+def cmd_swap(args: argparse.Namespace) -> int:
+    out = _out(args)
+    model, cfg = encoder_model(args.run, "swap")
+    if args.factor and not has_factors(cfg):
+        raise UsageError(f"--factor needs a model trained on the shapes data; this one was trained on {cfg.data!r}")
+    if args.dims is not None:
+        try:
+            dims = sorted({int(d) for d in args.dims.split(",")})
+        except ValueError:
+            raise UsageError(f"--dims must be comma-separated integers, not {args.dims!r}") from None
+        if dims[0] < 0 or dims[-1] >= cfg.latent_dim:
+            raise UsageError(f"--dims must lie in 0..{cfg.latent_dim - 1}, not {args.dims}")
+    x = held_out_images(cfg)
+    if len(x) < 2 * args.n:
+        raise UsageError(f"--n {args.n} needs {2 * args.n} held-out images; the run has {len(x)}")
+    if args.dims is None:
+        dims = [factor_dimension(model, cfg, args.factor)] if args.factor else [int(model_rank(model, x)[0])]
+    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed))[:2 * args.n]
+    a, b = x[pick[:args.n]], x[pick[args.n:]]
+    save_png(grid(swap(model, a, b, dims), nrow=args.n), out, scale=2)
+    print(f"wrote {out}: rows are a, b, and a with dimension(s) {', '.join(map(str, dims))} taken from b")
+    return 0
+
+
+def model_rank(model, x: torch.Tensor) -> torch.Tensor:
+    """Latent dimensions, most informative first: by KL for a VAE, by code variance for an autoencoder."""
+    with torch.no_grad():
+        score = model.kl_per_dim(x) if hasattr(model, "kl_per_dim") else model.code(x).var(0)
+    return score.argsort(descending=True)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -208,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     commands = {"train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconstruct, "eval": cmd_eval,
-                "list": cmd_list}
+                "traverse": cmd_traverse, "swap": cmd_swap, "list": cmd_list}
     return run_command("genlab", args.command, commands[args.command], args)
 
 

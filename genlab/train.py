@@ -1,13 +1,14 @@
-"""One training loop for the generative models: the autoencoder, the VAE and the GAN.
+"""One training loop for the generative models: the autoencoder, the VAEs and the GAN.
 
     for step: x ~ data;  AE/VAE: loss, metrics = model.loss(x); optimiser step
-                         GAN: metrics = model.update(x)   (its D and G steps, with its own two optimisers)
+                         GAN, FactorVAE: metrics = model.update(x)   (alternating steps, their own two optimisers)
               log / images / checkpoint
 
 A held-out slice of the data (`eval_images`, drawn with the seed) is never trained on; the final
 evaluation (VAE: ELBO and IWAE bound; AE: reconstruction error) runs on it and is written to eval.json. A GAN
 on `shapes` is judged on its samples instead (`genlab.quality`: validity, factor coverage, Fréchet
-distance), at the end and every `eval_freq` steps.
+distance), at the end and every `eval_freq` steps. An encoder trained on `shapes` is scored for
+disentanglement (`genlab.metrics`): MIG every `eval_freq` steps, all five metrics at the end.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from genlab.ae import AE
 from genlab.data import Dataset, load
 from genlab.gan import GAN, GANConfig
 from genlab.images import grid
-from genlab.vae import VAE, VAEConfig
+from genlab.latents import swap, traversal
+from genlab.metrics import METRICS
+from genlab.vae import VAE, FactorVAE, VAEConfig
 from labcore.config import check, to_dict
 from labcore.errors import TrainingError
 from labcore.optim import make_optimizer
@@ -64,7 +67,18 @@ class GenConfig(GANConfig, VAEConfig):
     eval_samples: int = 2000
     """GAN and VAE on shapes: generated samples judged for validity, coverage and Fréchet distance."""
     eval_freq: int = 0
-    """GAN and VAE on shapes: judge samples every this many steps too (0 = only at the end)."""
+    """On shapes: judge samples (GAN, VAE) and the code's MIG (VAE, AE) every this many steps too (0 = only at
+    the end)."""
+    metrics: str = "mig,factor_vae,beta_vae,sap,dci"
+    """VAE, AE on shapes: disentanglement metrics at the end of training (comma-separated; none = skip)."""
+    metric_points: int = 10_000
+    """Disentanglement metrics: training points (MIG's points, the FactorVAE variance estimate)."""
+    metric_test_points: int = 5_000
+    """Disentanglement metrics: held-out points of the metrics that fit a classifier."""
+    metric_batch: int = 64
+    """Disentanglement metrics: images per FactorVAE / β-VAE score point."""
+    traversal_limit: float = 2.5
+    """Latent traversals sweep each dimension over ±this (prior standard deviations)."""
     log_freq: int = 100
     """Write loss scalars every this many steps."""
     image_freq: int = 1000
@@ -81,14 +95,49 @@ class GenConfig(GANConfig, VAEConfig):
         check(self.learning_rate > 0, "learning_rate", "must be > 0")
         check(self.channels in (1, 3), "channels", "must be 1 or 3")
         check(self.resolution in (16, 32, 64), "resolution", "must be 16, 32 or 64")
+        for key in ("metric_points", "metric_test_points", "metric_batch"):
+            check(getattr(self, key) >= 2, key, f"must be >= 2, not {getattr(self, key)}")
+        check(self.traversal_limit > 0, "traversal_limit", "must be > 0")
+        check(self.objective == "elbo" or self.model == "vae", "objective", "applies to model = vae only")
+        unknown = set(metric_names(self.metrics)) - set(METRICS)
+        check(not unknown, "metrics", f"unknown {', '.join(sorted(unknown))}; choose from {', '.join(METRICS)} "
+              "or none")
+
+
+def metric_names(spec: str) -> tuple[str, ...]:
+    return () if spec.strip() in ("", "none") else tuple(m.strip() for m in spec.split(","))
 
 
 def as_float(images: torch.Tensor, data: Dataset) -> torch.Tensor:
     return images.float() / data.max_value
 
 
-def build_model(cfg: GenConfig, channels: int, resolution: int) -> VAE | AE | GAN:
-    return {"vae": VAE, "ae": AE, "gan": GAN}[cfg.model](cfg, channels, resolution)
+def build_model(cfg: GenConfig, channels: int, resolution: int, dataset_size: int = 0) -> VAE | AE | GAN:
+    """The config's model; `dataset_size` (the training images) is what beta-tcvae's estimator needs."""
+    if cfg.model == "vae":
+        return (FactorVAE if cfg.objective == "factor-vae" else VAE)(cfg, channels, resolution, dataset_size)
+    return {"ae": AE, "gan": GAN}[cfg.model](cfg, channels, resolution)
+
+
+def owns_optimizers(model: torch.nn.Module) -> bool:
+    """The GAN and the FactorVAE alternate two networks' steps in `model.update(x)`, with their own optimisers."""
+    return hasattr(model, "update")
+
+
+def has_factors(cfg: GenConfig) -> bool:
+    """Can a code be scored for disentanglement? It needs the shapes data's ground-truth factors."""
+    return cfg.model in ("vae", "ae") and judgeable(cfg)
+
+
+def disentanglement(model: VAE | AE, data: Dataset, cfg: GenConfig, which: tuple[str, ...] | None = None,
+                    train: int | None = None, test: int | None = None) -> dict[str, float]:
+    """The config's disentanglement metrics (or `which`) of the model's mean code on the data's factors."""
+    from genlab.metrics import FactorSpace, evaluate, model_representation
+
+    represent = model_representation(model, data.images, data.factors, data.max_value)
+    return evaluate(represent, FactorSpace.of(data.factors), cfg.seed,
+                    metric_names(cfg.metrics) if which is None else which,
+                    train or cfg.metric_points, test or cfg.metric_test_points, cfg.metric_batch)
 
 
 def judgeable(cfg: GenConfig) -> bool:
@@ -123,19 +172,20 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
     images = torch.from_numpy(data.images)
     train_idx, eval_idx = held_out(len(images), cfg)
     gan = cfg.model == "gan"
-    model = build_model(cfg, images.shape[1], images.shape[-1]).to(device)
-    # the GAN owns its two optimisers (.to(device) moves parameters in place, so they stay valid)
-    optimizer = None if gan else make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate)
+    model = build_model(cfg, images.shape[1], images.shape[-1], len(train_idx)).to(device)
+    # the GAN and FactorVAE own their optimisers (.to(device) moves parameters in place, so they stay valid)
+    owner = owns_optimizers(model)
+    optimizer = None if owner else make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate)
     step = 0
     if resume:
         model.load_state_dict(resume["model"])
-        model.load_optimizer_state(resume["optimizer"]) if gan else optimizer.load_state_dict(resume["optimizer"])
+        model.load_optimizer_state(resume["optimizer"]) if owner else optimizer.load_state_dict(resume["optimizer"])
         step = resume["step"]
         restore_rng(resume["rng"], rng)
 
     def checkpoint() -> None:
         run.save({"algo": cfg.model, "config": to_dict(cfg), "step": step, "model": model.state_dict(),
-                  "optimizer": model.optimizer_state() if gan else optimizer.state_dict(), "rng": rng_state(rng),
+                  "optimizer": model.optimizer_state() if owner else optimizer.state_dict(), "rng": rng_state(rng),
                   "channels": images.shape[1], "resolution": images.shape[-1]})
 
     run = Run(run_dir, to_dict(cfg), total=cfg.steps, start=step, resume=resume is not None,
@@ -149,15 +199,15 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
             if run.stop_requested:
                 checkpoint()
                 return "interrupted"
-            if gan:  # d_steps real batches per step, one per discriminator step
-                metrics = model.update(as_float(images[rng.choice(train_idx, cfg.batch_size * cfg.d_steps)], data)
-                                       .to(device))
+            if owner:  # the batches its alternating steps need (GAN: one per discriminator step; FactorVAE: 2)
+                metrics = model.update(as_float(images[rng.choice(train_idx, cfg.batch_size * model.batches_per_step)],
+                                                data).to(device))
             else:
                 x = as_float(images[rng.choice(train_idx, cfg.batch_size)], data).to(device)
-                loss, metrics = model.loss(x)
+                loss, metrics = model.loss(x, step) if cfg.model == "vae" else model.loss(x)
             if not np.isfinite(metrics["loss/total"]):
                 raise TrainingError(f"non-finite loss at step {step}; try a lower learning_rate")
-            if not gan:
+            if not owner:
                 optimizer_step(optimizer, loss, model.parameters(), cfg.max_grad_norm)
             step += 1
             for key, value in metrics.items():
@@ -175,24 +225,38 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
                     else:
                         if cfg.model == "vae":  # the AE has no prior to sample from
                             run.writer.add_image("samples", grid(model.image(model.decode(fixed_z)), 8), step)
+                            kl = model.kl_per_dim(fixed_x)
+                            run.writer.add_image("traversal", grid(traversal(model, fixed_x[0], kl,
+                                                 cfg.traversal_limit), 10), step)
+                            pairs = min(8, len(fixed_x) // 2)  # a, b and a with b's most informative dimension
+                            if pairs:
+                                run.writer.add_image("swap", grid(swap(model, fixed_x[:pairs], fixed_x[pairs:2 * pairs],
+                                                     kl.argsort(descending=True)[:1]), pairs), step)
                         recon = model.reconstruct(fixed_x)
                         run.writer.add_image("reconstructions", grid(torch.cat([fixed_x, recon]), 8), step)
                         run.writer.add_histogram("latent/code", model.code(fixed_x), step)
                 model.train()
-            if (cfg.model != "ae" and cfg.eval_freq and step % cfg.eval_freq == 0 and step < cfg.steps
-                    and judgeable(cfg)):
-                scores = judge_samples(model, cfg.eval_samples, cfg.seed)
+            if cfg.eval_freq and step % cfg.eval_freq == 0 and step < cfg.steps and judgeable(cfg):
+                model.eval()
+                scores = judge_samples(model, cfg.eval_samples, cfg.seed) if cfg.model != "ae" else {}
+                if has_factors(cfg):
+                    scores.update(disentanglement(model, data, cfg, ("mig",)))
+                model.train()
                 run.log(step, {f"eval/{k}": nan_for_none(v) for k, v in scores.items() if not k.startswith("kl_floor")})
             if step % cfg.checkpoint_freq == 0:
                 checkpoint()
         model.eval()
         result = {} if gan else model.evaluate(as_float(images[eval_idx], data).to(device), cfg.eval_k)
+        train_seconds = round(run.elapsed(), 2)
         if cfg.model != "ae" and judgeable(cfg):  # every generator's samples are judged on shapes
             result.update(judge_samples(model, cfg.eval_samples, cfg.seed))
+        if has_factors(cfg) and metric_names(cfg.metrics):
+            result.update(disentanglement(model, data, cfg))
         run.log(step, {f"eval/{k}": nan_for_none(v) for k, v in result.items()
                        if k not in ("images", "iwae_k", "samples") and not k.startswith("kl_floor")})
         checkpoint()
-        run.write_json("eval.json", {**result, "step": step, "train_seconds": round(run.elapsed(), 2)})
+        run.write_json("eval.json", {**result, "step": step, "train_seconds": train_seconds,
+                                     "eval_seconds": round(run.elapsed() - train_seconds, 2)})
         run.progress(step)
         return "done"
     finally:

@@ -17,7 +17,8 @@ from labcore.config import build
 
 TINY = ["--data", "shapes:scale=5,orientation=0", "resolution=16", "eval_samples=64", "--steps", "60",
         "eval_images=40", "eval_k=20",
-        "image_freq=30", "log_freq=10", "checkpoint_freq=30", "batch_size=16"]
+        "image_freq=30", "log_freq=10", "checkpoint_freq=30", "batch_size=16", "metric_points=300",
+        "metric_test_points=100", "metric_batch=8"]
 
 
 def test_one_vae_step_changes_every_part_and_lowers_the_loss():
@@ -166,16 +167,18 @@ def test_gan_on_images_without_factors(tmp_path, capsys):
     assert not (tmp_path / "odd").exists()
 
 
-@pytest.mark.parametrize("model", ["vae", "gan"])
+@pytest.mark.parametrize("model", ["vae", "gan", "factor-vae"])
 def test_interrupted_run_resumes_exactly(tmp_path, model):
     import signal
     import subprocess
 
     args = ["--data", "shapes:scale=5,orientation=0", "--steps", "500", "--seed", "3", "eval_images=40",
             "eval_k=20", "image_freq=250", "checkpoint_freq=50", "batch_size=16", "threads=1", "device=cpu",
-            "resolution=16", "eval_samples=32"]
+            "resolution=16", "eval_samples=32", "metrics=none"]
     if model == "gan":
         args = ["gan", *args, "latent_dim=8", "g_channels=8", "d_channels=8"]
+    if model == "factor-vae":  # two optimisers, two batches a step
+        args = ["vae", *args, "objective=factor-vae", "disc_hidden=16", "disc_layers=2"]
     reference = subprocess.Popen(["genlab", "train", "--run-dir", str(tmp_path / "reference"), *args],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run = tmp_path / "run"

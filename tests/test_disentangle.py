@@ -1,0 +1,369 @@
+"""Disentanglement: the KL-decomposition estimators against brute force, the metrics on synthetic codes,
+one step of each objective, and the traverse / swap / eval commands on tiny runs."""
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from genlab import shapes
+from genlab.cli import main
+from genlab.losses import (
+    kl_decomposition,
+    kl_normal,
+    log_density_matrix,
+    log_importance_weights,
+    log_normal,
+    log_standard_normal,
+    permute_dims,
+)
+from genlab.metrics import (
+    FactorSpace,
+    beta_vae_score,
+    dci,
+    dci_from_importance,
+    factor_vae_score,
+    mig,
+    sap,
+)
+from genlab.train import GenConfig, build_model
+from labcore.config import build
+
+# --- estimators ---
+
+
+def _posteriors(n, d, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g, dtype=torch.float64), 0.5 * torch.randn(n, d, generator=g,
+                                                                                   dtype=torch.float64)
+
+
+def test_log_density_matrix_is_every_sample_under_every_posterior():
+    mu, logvar = _posteriors(4, 3)
+    z = torch.randn(4, 3, dtype=torch.float64)
+    m = log_density_matrix(z, mu, logvar)
+    assert m.shape == (4, 4, 3)
+    for i, j in itertools.product(range(4), range(4)):
+        assert torch.allclose(m[i, j].sum(), log_normal(z[i], mu[j], logvar[j]))
+
+
+def test_stratified_estimate_of_q_z_is_unbiased_by_enumeration():
+    """Over every ordered choice of the other batch members, the mean of the mss estimate of q(z) (and of each
+    q(z_d)) equals the exact aggregate posterior (1/N) Σ_n q(z|x_n) of a 6-image data set."""
+    n, b, d = 6, 4, 2
+    mu, logvar = _posteriors(n, d, seed=1)
+    z0 = torch.randn(d, dtype=torch.float64)
+    exact = torch.stack([log_normal(z0, mu[k], logvar[k]) for k in range(n)]).logsumexp(0) - math.log(n)
+    exact_dims = (log_density_matrix(z0[None], mu, logvar)[0].logsumexp(0) - math.log(n))  # (D,)
+    log_w = log_importance_weights(b, n, "mss").double()
+    assert torch.allclose(log_w.exp().sum(1), torch.ones(b, dtype=torch.float64))
+    joint, dims = [], []
+    for others in itertools.permutations(range(1, n), b - 1):  # image 0 holds z0; the rest are drawn
+        batch = [0, *others]
+        z = mu[batch].clone()
+        z[0] = z0
+        m = log_density_matrix(z, mu[batch], logvar[batch])[0]  # (B, D): z0 under each member
+        joint.append((log_w[0] + m.sum(1)).logsumexp(0).exp())
+        dims.append((log_w[0][:, None] + m).logsumexp(0).exp())
+    assert torch.allclose(torch.stack(joint).mean().log(), exact, atol=1e-10)
+    assert torch.allclose(torch.stack(dims).mean(0).log(), exact_dims, atol=1e-10)
+
+
+def test_weighted_estimate_and_the_decomposition_sum():
+    mu, logvar = _posteriors(5, 3, seed=2)
+    z = mu + torch.randn(5, 3, dtype=torch.float64) * (0.5 * logvar).exp()
+    terms = kl_decomposition(z, mu, logvar, dataset_size=100, estimator="mws")
+    m = log_density_matrix(z, mu, logvar)
+    log_qz = m.sum(2).logsumexp(1) - math.log(100 * 5)
+    assert torch.allclose(terms["tc"], log_qz - (m.logsumexp(1) - math.log(500)).sum(1))
+    for estimator in ("mws", "mss"):  # MI + TC + dim-KL = log q(z|x) − log p(z), the one-sample KL
+        terms = kl_decomposition(z, mu, logvar, 100, estimator)
+        total = terms["mi"] + terms["tc"] + terms["dim_kl"]
+        assert torch.allclose(total, log_normal(z, mu, logvar) - log_standard_normal(z))
+    with pytest.raises(ValueError):
+        log_importance_weights(5, 4, "mss")  # the batch cannot exceed the data
+    with pytest.raises(ValueError):
+        log_importance_weights(5, 100, "nope")
+
+
+def test_total_correlation_of_independent_codes_is_near_zero_and_of_copies_large():
+    """With the whole (large) data set as the batch, the mss estimate approaches the true TC: ≈ 0 for
+    independent dimensions, the Gaussian value for two noisy copies of one variable. (mws, as published,
+    weighs every term 1/(N·B), which shifts the TC by the constant (D − 1)·log N: the same gradients.)"""
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(2000, 2, generator=g, dtype=torch.float64)
+    logvar = torch.full_like(mu, math.log(0.01))
+    z = mu + 0.1 * torch.randn(mu.shape, generator=g, dtype=torch.float64)
+    independent = kl_decomposition(z, mu, logvar, 2001, "mss")["tc"].mean()
+    copies = mu[:, :1].expand(-1, 2)
+    z2 = copies + 0.1 * torch.randn(copies.shape, generator=g, dtype=torch.float64)
+    dependent = kl_decomposition(z2, copies, logvar, 2001, "mss")["tc"].mean()
+    assert abs(independent) < 0.1
+    # TC of (x + e1, x + e2), x ~ N(0, 1), e ~ N(0, 0.01): −½ log(1 − ρ²) with ρ = 1 / 1.01 → 1.96 nats
+    assert abs(dependent - 0.5 * -math.log(1 - (1 / 1.01) ** 2)) < 0.05
+
+
+def test_permute_dims_shuffles_each_dimension_on_its_own():
+    z = torch.arange(40.0).reshape(10, 4)
+    p = permute_dims(z, torch.Generator().manual_seed(0))
+    for d in range(4):
+        assert sorted(p[:, d].tolist()) == z[:, d].tolist()
+    assert not torch.equal(p, z)
+    rows = {tuple(r) for r in z.tolist()}
+    assert sum(tuple(r) in rows for r in p.tolist()) < 10  # rows are broken up
+
+
+# --- metrics on synthetic codes ---
+
+SPACE = FactorSpace([np.arange(s) for s in shapes.SIZES])
+
+
+def _factor_code(noise=1e-3):
+    def represent(rows):
+        rng = np.random.default_rng(int(rows.sum()) % 2**32)
+        return rows / (np.array(shapes.SIZES) - 1) + noise * rng.standard_normal(rows.shape)
+    return represent
+
+
+def _rotated_code():
+    q = np.linalg.qr(np.random.default_rng(1).standard_normal((5, 5)))[0]
+    code = _factor_code()
+    return lambda rows: code(rows) @ q
+
+
+def _noise_code(rows):
+    return np.random.default_rng(int(rows.sum()) % 2**32).standard_normal((len(rows), 5))
+
+
+def test_mig_of_the_factors_themselves_rotated_and_noise():
+    rng = np.random.default_rng
+    perfect = mig(_factor_code(), SPACE, rng(0))
+    assert perfect["mig"] >= 0.85  # 20 bins cap orientation (40 values) and position (32) below 1
+    assert perfect["mig_shape"] > 0.95 and perfect["mig_scale"] > 0.95
+    rotated = mig(_rotated_code(), SPACE, rng(0))["mig"]
+    assert rotated < 0.5 * perfect["mig"]
+    assert mig(_noise_code, SPACE, rng(0))["mig"] < 0.05
+
+
+def test_factor_vae_score_of_the_factors_rotated_and_noise():
+    rng = np.random.default_rng
+    perfect = factor_vae_score(_factor_code(), SPACE, rng(0), train=2000, test=1000)
+    assert perfect["factor_vae"] >= 0.95 and perfect["active_dims"] == 5
+    assert factor_vae_score(_rotated_code(), SPACE, rng(0), train=2000, test=1000)["factor_vae"] \
+        < perfect["factor_vae"] - 0.03
+    chance = factor_vae_score(_noise_code, SPACE, rng(0), train=2000, test=1000)["factor_vae"]
+    assert abs(chance - 1 / 5) < 0.05
+    # a code with a collapsed (constant) dimension: it is pruned and never voted for
+    collapsed = factor_vae_score(lambda r: np.c_[_factor_code()(r), np.zeros(len(r))], SPACE, rng(0), 500, 500)
+    assert collapsed["active_dims"] == 5 and collapsed["factor_vae"] >= 0.95
+
+
+def test_beta_vae_sap_and_dci_separate_a_perfect_code_from_noise():
+    rng = np.random.default_rng
+    assert beta_vae_score(_factor_code(), SPACE, rng(0), 1000, 500)["beta_vae"] >= 0.95
+    assert abs(beta_vae_score(_noise_code, SPACE, rng(0), 1000, 500)["beta_vae"] - 0.2) < 0.06
+    assert sap(_factor_code(), SPACE, rng(0), 2000, 1000)["sap"] > 5 * sap(_noise_code, SPACE, rng(0), 2000,
+                                                                          1000)["sap"] + 0.02
+    good, bad = dci(_factor_code(), SPACE, rng(0), 800, 400), dci(_noise_code, SPACE, rng(0), 800, 400)
+    assert good["dci_disentanglement"] > 0.9 and good["dci_completeness"] > 0.9
+    assert bad["dci_disentanglement"] < 0.3 and good["dci_informativeness"] > bad["dci_informativeness"] + 0.5
+
+
+def test_dci_from_importance_closed_forms():
+    assert dci_from_importance(np.eye(4)) == pytest.approx((1.0, 1.0))
+    assert dci_from_importance(np.ones((4, 4))) == pytest.approx((0.0, 0.0))
+    # one dimension explains two factors equally: its row has entropy log_3(2); the other two are clean
+    d, c = dci_from_importance(np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]))
+    assert d == pytest.approx(2 / 3 * (1 - math.log(2) / math.log(3)) + 1 / 3)
+    assert c == pytest.approx(1.0)
+
+
+def test_metrics_use_only_the_factors_that_vary():
+    space = FactorSpace.of(shapes.factors_of(shapes.select(scale=5, orientation=0)))
+    assert space.varying == [0, 3, 4]
+    result = mig(_factor_code(), space, np.random.default_rng(0), points=2000)
+    assert set(result) == {"mig", "mig_shape", "mig_pos_x", "mig_pos_y"}
+
+
+# --- objectives: one step changes the right parameters ---
+
+
+def _model(**values):
+    cfg = build(GenConfig, {"resolution": 16, "latent_dim": 4, **values})
+    return build_model(cfg, 1, 16, dataset_size=1000)
+
+
+def _snapshot(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _changed(before, module):
+    return [not torch.equal(a, b) for a, b in zip(before, module.parameters())]
+
+
+X = (torch.rand(32, 1, 16, 16) > 0.7).float()
+
+
+@pytest.mark.parametrize("objective", ["elbo", "capacity", "beta-tcvae"])
+def test_one_step_of_each_vae_objective_changes_encoder_and_decoder(objective):
+    torch.manual_seed(0)
+    model = _model(objective=objective, beta=4.0)
+    before = _snapshot(model)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    loss, metrics = model.loss(X, step=10)
+    loss.backward()
+    opt.step()
+    assert all(_changed(before, model))
+    assert metrics["loss/total"] == pytest.approx(loss.item())
+    if objective == "beta-tcvae":
+        assert {"loss/mi", "loss/tc", "loss/dim_kl"} <= set(metrics)
+
+
+def test_capacity_target_rises_linearly_then_holds():
+    model = _model(objective="capacity", capacity_max=20.0, capacity_steps=100)
+    assert [model.loss(X, step)[1]["loss/capacity"] for step in (0, 50, 100, 500)] == [0.0, 10.0, 20.0, 20.0]
+    torch.manual_seed(0)
+    loss, metrics = model.loss(X, step=50)
+    assert loss.item() == pytest.approx(metrics["loss/recon"] + 1000 * abs(metrics["loss/kl"] - 10.0), rel=1e-5)
+
+
+def test_beta_tcvae_weights_its_three_terms():
+    torch.manual_seed(0)
+    model = _model(objective="beta-tcvae", alpha=0.5, beta=6.0, gamma=2.0)
+    torch.manual_seed(1)
+    loss, m = model.loss(X)
+    assert loss.item() == pytest.approx(m["loss/recon"] + 0.5 * m["loss/mi"] + 6 * m["loss/tc"] + 2 * m["loss/dim_kl"],
+                                        rel=1e-5)
+    with pytest.raises(ValueError, match="size"):
+        build_model(build(GenConfig, {"objective": "beta-tcvae", "resolution": 16}), 1, 16).loss(X)
+
+
+def test_factor_vae_alternates_vae_and_discriminator_steps():
+    torch.manual_seed(0)
+    model = _model(objective="factor-vae", disc_hidden=32, disc_layers=2)
+    vae_part = torch.nn.ModuleList([model.encoder, model.decoder])
+    assert model.batches_per_step == 2
+    vae0, d0 = _snapshot(vae_part), _snapshot(model.discriminator)
+    z, metrics = model.vae_step(X[:16])
+    assert all(_changed(vae0, vae_part)) and not any(_changed(d0, model.discriminator))  # D is held fixed
+    assert "loss/tc" in metrics
+    vae1 = _snapshot(vae_part)
+    metrics = model.discriminator_step(z, X[16:])
+    assert all(_changed(d0, model.discriminator)) and not any(_changed(vae1, vae_part))
+    assert 0 <= metrics["discriminator/accuracy"] <= 1
+    before = _snapshot(model)
+    model.update(X)
+    assert all(_changed(before, model))
+    assert set(model.optimizer_state()) == {"vae", "discriminator"}
+
+
+def test_kl_per_dim_is_the_mean_closed_form_kl():
+    model = _model()
+    mu, logvar = model.encode(X)
+    assert torch.allclose(model.kl_per_dim(X), kl_normal(mu, logvar).mean(0))
+
+
+# --- commands on tiny runs ---
+
+TINY = ["--data", "shapes:scale=3-5,orientation=0", "resolution=16", "--steps", "40", "batch_size=32",
+        "eval_images=60", "eval_k=5", "eval_samples=32", "image_freq=20", "log_freq=10", "checkpoint_freq=20",
+        "metric_points=400", "metric_test_points=200", "metric_batch=8", "latent_dim=6"]
+
+
+@pytest.fixture(scope="module")
+def tcvae_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("tc") / "run"
+    assert main(["train", "vae", "objective=beta-tcvae", "beta=6", "eval_freq=20", "--run-dir", str(run),
+                 *TINY]) == 0
+    return run
+
+
+def test_training_logs_scores_traversal_and_swap(tcvae_run):
+    result = json.loads((tcvae_run / "eval.json").read_text())
+    for key in ("mig", "mig_shape", "mig_scale", "mig_pos_x", "mig_pos_y", "factor_vae", "beta_vae", "sap",
+                "dci_disentanglement", "dci_completeness", "dci_informativeness", "train_seconds", "eval_seconds"):
+        assert key in result, key
+    assert "mig_orientation" not in result  # fixed in this subset
+    acc = EventAccumulator(str(tcvae_run))
+    acc.Reload()
+    assert {"traversal", "swap", "samples", "reconstructions"} <= set(acc.Tags()["images"])
+    scalars = set(acc.Tags()["scalars"])
+    assert {"eval/mig", "eval/factor_vae", "eval/dci_disentanglement", "loss/tc", "loss/mi"} <= scalars
+    assert [e.step for e in acc.Scalars("eval/mig")] == [20, 40]  # every eval_freq, then at the end
+
+
+def test_eval_json_keys_and_metric_choice(tcvae_run, capsys):
+    capsys.readouterr()
+    assert main(["eval", str(tcvae_run), "--json", "--k", "3", "--samples", "16", "--metrics", "mig,sap"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"elbo", "iwae", "valid", "mig", "sap"} <= set(result) and "factor_vae" not in result
+    assert main(["eval", str(tcvae_run), "--k", "3", "--samples", "16", "--metrics", "factor_vae",
+                 "--metric-points", "200", "--metric-test-points", "100"]) == 0
+    assert "FactorVAE score" in capsys.readouterr().out
+
+
+def test_traverse_png_and_gif_have_the_expected_size(tcvae_run, tmp_path, capsys):
+    png, gif = tmp_path / "t.png", tmp_path / "t.gif"
+    assert main(["traverse", str(tcvae_run), "--out", str(png), "--steps", "7", "--dims", "3"]) == 0
+    assert "rows are dimensions" in capsys.readouterr().out
+    pad, size, scale = 2, 16, 2
+    assert Image.open(png).size == (scale * (7 * (size + pad) + pad), scale * (3 * (size + pad) + pad))
+    assert main(["traverse", str(tcvae_run), "--out", str(gif), "--steps", "5"]) == 0
+    with Image.open(gif) as im:
+        assert im.n_frames == 5 + 3  # forwards, then back without repeating the ends
+        assert im.size == (scale * (6 * (size + pad) + pad), scale * (size + 2 * pad))  # all 6 dimensions
+
+
+def test_swap_by_dimension_and_by_factor(tcvae_run, tmp_path, capsys):
+    out = tmp_path / "s.png"
+    assert main(["swap", str(tcvae_run), "--out", str(out), "--dims", "0,2", "--n", "5"]) == 0
+    assert Image.open(out).size == (2 * (5 * 18 + 2), 2 * (3 * 18 + 2))
+    assert main(["swap", str(tcvae_run), "--out", str(tmp_path / "f.png"), "--factor", "pos_x"]) == 0
+    assert "taken from b" in capsys.readouterr().out
+
+
+def _bad(capsys, argv, match):
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and match in err, err
+
+
+def test_bad_requests_are_one_line_errors(tcvae_run, tmp_path, capsys):
+    _bad(capsys, ["swap", str(tcvae_run), "--out", str(tmp_path / "x.png"), "--dims", "0,9"], "--dims must lie")
+    _bad(capsys, ["swap", str(tcvae_run), "--out", str(tmp_path / "x.png"), "--factor", "orientation"],
+         "does not vary")
+    _bad(capsys, ["traverse", str(tcvae_run), "--out", str(tmp_path / "x.jpg")], "must end in .png or .gif")
+    _bad(capsys, ["eval", str(tcvae_run), "--metrics", "mog"], "unknown metric mog")
+    _bad(capsys, ["train", "vae", "objective=beta-tc"], "objective")
+    _bad(capsys, ["train", "gan", "objective=beta-tcvae"], "applies to model = vae only")
+    # a model without the factors: trained on a folder of images
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(12):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (16, 16), dtype=np.uint8)).save(folder / f"{i}.png")
+    run = tmp_path / "folder-vae"
+    assert main(["train", "vae", "--data", f"folder:{folder}", "resolution=16", "--steps", "2", "batch_size=4",
+                 "eval_k=2", "--run-dir", str(run)]) == 0
+    assert "mig" not in json.loads((run / "eval.json").read_text())  # nothing to score, silently
+    _bad(capsys, ["eval", str(run), "--metrics", "mig"], "need an encoder trained on the shapes data's factors")
+    _bad(capsys, ["swap", str(run), "--out", str(tmp_path / "y.png"), "--factor", "scale"], "--factor needs")
+    gan = tmp_path / "gan"
+    assert main(["train", "gan", "--data", "shapes:scale=5,orientation=0", "resolution=16", "--steps", "2",
+                 "batch_size=4", "g_channels=4", "d_channels=4", "eval_samples=8", "--run-dir", str(gan)]) == 0
+    _bad(capsys, ["traverse", str(gan), "--out", str(tmp_path / "g.png")], "a GAN has no encoder")
+    _bad(capsys, ["eval", str(gan), "--metrics", "mig"], "a GAN has no encoder")
+
+
+@pytest.mark.parametrize("objective", ["factor-vae", "capacity"])
+def test_other_objectives_train_from_the_cli(objective, tmp_path):
+    run = tmp_path / objective
+    assert main(["train", "vae", f"objective={objective}", "disc_hidden=16", "disc_layers=2", "capacity_steps=20",
+                 "metrics=mig", "--run-dir", str(run), *TINY]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert "mig" in result and "factor_vae" not in result
