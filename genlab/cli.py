@@ -348,8 +348,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         values, result = recipes.load(name)
         reaches = ", ".join(f"{k} {v}" for k, v in result.items())
         size = f"{values.get('resolution', '')!s:>3} px {values.get('steps', '')!s:>7} steps"
-        print(f"  {name:12s} {values.get('model', ''):5s} {values.get('data', 'shapes'):10s} {size}  "
-              f"{reaches or 'not measured'}")
+        objective = values.get("objective", "elbo")
+        kind = values.get("model", "") + ("" if objective == "elbo" else f" {objective}")
+        data = values.get("data", "shapes")
+        print(f"  {name:13s} {kind:14s} {data:10s} {size}  {reaches or 'not measured'}")
     return 0
 
 

@@ -367,3 +367,22 @@ def test_other_objectives_train_from_the_cli(objective, tmp_path):
                  "metrics=mig", "--run-dir", str(run), *TINY]) == 0
     result = json.loads((run / "eval.json").read_text())
     assert "mig" in result and "factor_vae" not in result
+
+
+@pytest.mark.parametrize("recipe", ["beta-vae", "beta-tcvae", "factor-vae", "beta-vae-64", "beta-tcvae-64",
+                                    "factor-vae-64"])
+def test_disentangling_recipes_build_and_take_a_step(recipe):
+    from genlab import recipes
+    from genlab.vae import FactorVAE
+
+    values, _ = recipes.load(recipe)
+    cfg = build(GenConfig, {**values, "batch_size": 4})
+    model = build_model(cfg, 1, cfg.resolution, dataset_size=737_280)
+    x = torch.rand(8, 1, cfg.resolution, cfg.resolution)
+    if isinstance(model, FactorVAE):
+        metrics = model.update(x)
+    else:
+        loss, metrics = model.loss(x[:4])
+        loss.backward()
+    assert all(math.isfinite(v) for v in metrics.values())
+    assert model.code(x).shape == (8, cfg.latent_dim)

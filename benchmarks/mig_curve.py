@@ -1,0 +1,66 @@
+"""MIG against training time, read back from genlab runs' TensorBoard events (`eval/mig`, logged every
+`eval_freq` steps and at the end), with each run's final scores from eval.json.
+
+    python benchmarks/mig_curve.py RUN_DIR [RUN_DIR ...] [--out results.json]
+
+Prints a table (one column per run: minutes since the run's first logged step, MIG) and the final
+metrics per run; `--out` also writes them as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+FINAL = ("mig", "factor_vae", "beta_vae", "sap", "dci_disentanglement", "dci_completeness", "dci_informativeness",
+         "active_dims", "train_seconds", "eval_seconds")
+
+
+def curve(run: Path) -> list[tuple[int, float, float]]:
+    """(step, minutes since the run started, MIG) at every logged MIG."""
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    acc.Reload()
+    start = min(e.wall_time for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)[:1])
+    first_step = min(e.step for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)[:1])
+    # the first scalars are written after log_freq steps: extrapolate the start back by that much
+    per_step = None
+    losses = acc.Scalars("loss/total")
+    if len(losses) > 1:
+        per_step = (losses[-1].wall_time - losses[0].wall_time) / (losses[-1].step - losses[0].step)
+    start -= (per_step or 0.0) * first_step
+    if "eval/mig" not in acc.Tags()["scalars"]:
+        return []
+    return [(e.step, (e.wall_time - start) / 60, e.value) for e in acc.Scalars("eval/mig")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, nargs="+")
+    parser.add_argument("--out", type=Path, help="also write the curves and final scores as JSON")
+    args = parser.parse_args()
+    curves = {str(run): curve(run) for run in args.runs}
+    finals = {str(run): json.loads((run / "eval.json").read_text()) for run in args.runs
+              if (run / "eval.json").exists()}
+    print("step   " + "  ".join(f"{Path(r).name:>16s}" for r in curves))
+    steps = sorted({s for c in curves.values() for s, _, _ in c})
+    for step in steps:
+        cells = []
+        for c in curves.values():
+            hit = [(m, v) for s, m, v in c if s == step]
+            cells.append(f"{hit[0][0]:6.1f} min {hit[0][1]:5.3f}" if hit else " " * 16)
+        print(f"{step:6d} " + "  ".join(cells))
+    for key in FINAL:
+        values = [f[key] for f in finals.values() if key in f]
+        if values:
+            print(f"{key:20s} " + ", ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in values)
+                  + (f"   median {statistics.median(values):.3f}" if len(values) > 1 else ""))
+    if args.out:
+        args.out.write_text(json.dumps({"curves": curves, "final": finals}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
