@@ -21,7 +21,8 @@ FINAL = ("mig", "factor_vae", "beta_vae", "sap", "dci_disentanglement", "dci_com
 
 
 def curve(run: Path) -> list[tuple[int, float, float]]:
-    """(step, minutes since the run started, MIG) at every logged MIG."""
+    """(step, minutes since the run started, MIG) at every logged MIG (periodic MIGs include the time of the
+    evaluations before them)."""
     acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
     acc.Reload()
     start = min(e.wall_time for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)[:1])
@@ -45,6 +46,10 @@ def main() -> None:
     curves = {str(run): curve(run) for run in args.runs}
     finals = {str(run): json.loads((run / "eval.json").read_text()) for run in args.runs
               if (run / "eval.json").exists()}
+    for run, final in finals.items():  # the last MIG is logged after the final evaluation: date it at its start
+        c = curves[run]
+        if c and c[-1][0] == final["step"]:
+            c[-1] = (c[-1][0], final["train_seconds"] / 60, c[-1][2])
     print("step   " + "  ".join(f"{Path(r).name:>16s}" for r in curves))
     steps = sorted({s for c in curves.values() for s, _, _ in c})
     for step in steps:

@@ -206,4 +206,5 @@ def test_autoencoder_trains_reconstructs_and_cannot_sample(tmp_path, capsys):
     capsys.readouterr()
     _bad(capsys, ["sample", str(run), "--out", str(tmp_path / "s.png")], "an autoencoder has no prior")
     assert main(["eval", str(run), "--json"]) == 0
-    assert set(json.loads(capsys.readouterr().out)) == {"recon_nats", "mse", "images"}
+    keys = set(json.loads(capsys.readouterr().out))  # and the code's MIG, on shapes (the default metric)
+    assert keys == {"recon_nats", "mse", "images", "mig", "mig_shape", "mig_pos_x", "mig_pos_y"}
