@@ -277,6 +277,8 @@ def cmd_traverse(args: argparse.Namespace) -> int:
         raise UsageError(f"--steps must be at least 2, not {args.steps}")
     if args.dims is not None and args.dims <= 0:
         raise UsageError(f"--dims must be positive, not {args.dims}")
+    if args.limit is not None and args.limit <= 0:
+        raise UsageError(f"--limit must be positive, not {args.limit}")
     model, cfg = encoder_model(args.run, "traverse", vae_only=True)
     x = held_out_images(cfg)
     if not 0 <= args.image < len(x):

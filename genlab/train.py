@@ -8,7 +8,7 @@ A held-out slice of the data (`eval_images`, drawn with the seed) is never train
 evaluation (VAE: ELBO and IWAE bound; AE: reconstruction error) runs on it and is written to eval.json. A GAN
 on `shapes` is judged on its samples instead (`genlab.quality`: validity, factor coverage, Fréchet
 distance), at the end and every `eval_freq` steps. An encoder trained on `shapes` is scored for
-disentanglement (`genlab.metrics`): MIG every `eval_freq` steps, all five metrics at the end.
+disentanglement (`genlab.metrics`): MIG every `eval_freq` steps, the config's `metrics` at the end.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class GenConfig(GANConfig, VAEConfig):
     the end)."""
     metrics: str = "mig"
     """VAE, AE on shapes: disentanglement metrics at the end of training, comma-separated from mig, factor_vae,
-    beta_vae, sap, dci (the disentangling recipes list all five: ≈ 8 min at the published sizes), or none."""
+    beta_vae, sap, dci (the disentangling recipes list all five: minutes at the published sizes), or none."""
     metric_points: int = 10_000
     """Disentanglement metrics: training points (MIG's points, the FactorVAE variance estimate)."""
     metric_test_points: int = 5_000

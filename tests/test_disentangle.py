@@ -339,6 +339,7 @@ def test_bad_requests_are_one_line_errors(tcvae_run, tmp_path, capsys):
     _bad(capsys, ["swap", str(tcvae_run), "--out", str(tmp_path / "x.png"), "--factor", "orientation"],
          "does not vary")
     _bad(capsys, ["traverse", str(tcvae_run), "--out", str(tmp_path / "x.jpg")], "must end in .png or .gif")
+    _bad(capsys, ["traverse", str(tcvae_run), "--out", str(tmp_path / "x.png"), "--limit", "-1"], "--limit must be")
     _bad(capsys, ["eval", str(tcvae_run), "--metrics", "mog"], "unknown metric mog")
     _bad(capsys, ["train", "vae", "objective=beta-tc"], "objective")
     _bad(capsys, ["train", "gan", "objective=beta-tcvae"], "applies to model = vae only")
