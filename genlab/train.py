@@ -28,7 +28,7 @@ from genlab.latents import swap, traversal
 from genlab.metrics import METRICS
 from genlab.vae import VAE, FactorVAE, VAEConfig
 from labcore.config import check, to_dict
-from labcore.errors import TrainingError
+from labcore.errors import TrainingError, UsageError
 from labcore.optim import make_optimizer
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
@@ -172,6 +172,9 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
     rng = seed_everything(cfg.seed)
     images = torch.from_numpy(data.images)
     train_idx, eval_idx = held_out(len(images), cfg)
+    if cfg.model == "vae" and cfg.objective == "beta-tcvae" and len(train_idx) <= cfg.batch_size:
+        raise UsageError(f"beta-tcvae estimates q(z) over a batch drawn from the training images: it needs more of "
+                         f"them ({len(train_idx)}) than batch_size ({cfg.batch_size})")
     gan = cfg.model == "gan"
     model = build_model(cfg, images.shape[1], images.shape[-1], len(train_idx)).to(device)
     # the GAN and FactorVAE own their optimisers (.to(device) moves parameters in place, so they stay valid)

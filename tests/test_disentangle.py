@@ -352,6 +352,9 @@ def test_bad_requests_are_one_line_errors(tcvae_run, tmp_path, capsys):
     assert main(["train", "vae", "--data", f"folder:{folder}", "resolution=16", "--steps", "2", "batch_size=4",
                  "eval_k=2", "--run-dir", str(run)]) == 0
     assert "mig" not in json.loads((run / "eval.json").read_text())  # nothing to score, silently
+    _bad(capsys, ["train", "vae", "objective=beta-tcvae", "--data", f"folder:{folder}", "resolution=16",
+                  "--run-dir", str(tmp_path / "tc")], "needs more of them (10) than batch_size (64)")
+    assert not (tmp_path / "tc").exists()
     _bad(capsys, ["eval", str(run), "--metrics", "mig"], "need an encoder trained on the shapes data's factors")
     _bad(capsys, ["swap", str(run), "--out", str(tmp_path / "y.png"), "--factor", "scale"], "--factor needs")
     gan = tmp_path / "gan"
