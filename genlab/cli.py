@@ -24,8 +24,9 @@ import torch
 from genlab import recipes
 from genlab.data import load
 from genlab.images import grid, save_png
-from genlab.latents import save_traversal_gif, swap, traversal
+from genlab.latents import rank_dimensions, save_traversal_gif, swap, traversal
 from genlab.metrics import METRICS
+from genlab.report import describe_result
 from genlab.shapes import FACTORS
 from genlab.train import (
     GenConfig,
@@ -136,44 +137,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run directory: {run_dir}")
     print(describe_result(result))
     return 0
-
-
-def describe_result(result: dict) -> str:
-    lines = []
-    if "elbo" in result or "mse" in result:
-        lines.append(describe_likelihood(result))
-    if "valid" in result:
-        kl = result["coverage_kl"]
-        coverage = "— (no valid sample)" if kl is None else f"{kl:.3f} nats"
-        lines.append(f"{result['valid']:.1%} of {result['samples']} samples valid (IoU ≥ 0.9 with a real render; "
-                     f"median IoU {result['iou_median']:.3f}), factor coverage KL {coverage} (worst factor), "
-                     f"Fréchet distance (factor-network features) {result['frechet']:.2f}")
-    if "mig" in result or "factor_vae" in result or "dci_disentanglement" in result:
-        lines.append(describe_disentanglement(result))
-    return "\n".join(lines) or "no sample metrics: they need the shapes data (genlab.quality judges samples against " \
-        "its renders)"
-
-
-def describe_disentanglement(result: dict) -> str:
-    parts = []
-    if "mig" in result:
-        per = ", ".join(f"{f} {result[f'mig_{f}']:.2f}" for f in FACTORS if f"mig_{f}" in result)
-        parts.append(f"MIG {result['mig']:.3f} ({per})")
-    for key, name in (("factor_vae", "FactorVAE score"), ("beta_vae", "β-VAE score"), ("sap", "SAP")):
-        if key in result:
-            parts.append(f"{name} {result[key]:.3f}")
-    if "dci_disentanglement" in result:
-        parts.append(f"DCI disentanglement {result['dci_disentanglement']:.3f}, completeness "
-                     f"{result['dci_completeness']:.3f}, informativeness {result['dci_informativeness']:.3f}")
-    return "disentanglement: " + "; ".join(parts)
-
-
-def describe_likelihood(result: dict) -> str:
-    if "elbo" in result:
-        return (f"held-out ELBO {result['elbo']:.2f}, IWAE (k={result['iwae_k']}) {result['iwae']:.2f} nats per "
-                f"image over {result['images']} images")
-    return (f"held-out reconstruction: {result['recon_nats']:.2f} nats per image, MSE {result['mse']:.5f} "
-            f"over {result['images']} images")
 
 
 def load_model(path: Path):
@@ -300,16 +263,15 @@ def factor_dimension(model, cfg: GenConfig, factor: str) -> int:
     """The latent dimension with the most mutual information about a shapes factor (MIG's top dimension)."""
     import numpy as np
 
-    from genlab.metrics import FactorSpace, discretize, model_representation, mutual_information
+    from genlab.metrics import FactorSpace, model_representation, most_informative_dimension
 
     data = load(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
     space = FactorSpace.of(data.factors)
     k = FACTORS.index(factor)
     if k not in space.varying:
         raise UsageError(f"factor {factor} does not vary in {cfg.data!r}")
-    rows = space.sample(cfg.metric_points, np.random.default_rng(cfg.seed))
-    codes = model_representation(model, data.images, data.factors, data.max_value)(rows)
-    return int(mutual_information(discretize(codes), rows[:, [k]])[:, 0].argmax())
+    represent = model_representation(model, data.images, data.factors, data.max_value)
+    return most_informative_dimension(represent, space, k, np.random.default_rng(cfg.seed), cfg.metric_points)
 
 
 def cmd_swap(args: argparse.Namespace) -> int:
@@ -328,19 +290,12 @@ def cmd_swap(args: argparse.Namespace) -> int:
     if len(x) < 2 * args.n:
         raise UsageError(f"--n {args.n} needs {2 * args.n} held-out images; the run has {len(x)}")
     if args.dims is None:
-        dims = [factor_dimension(model, cfg, args.factor)] if args.factor else [int(model_rank(model, x)[0])]
+        dims = [factor_dimension(model, cfg, args.factor)] if args.factor else [int(rank_dimensions(model, x)[0])]
     pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed))[:2 * args.n]
     a, b = x[pick[:args.n]], x[pick[args.n:]]
     save_png(grid(swap(model, a, b, dims), nrow=args.n), out, scale=2)
     print(f"wrote {out}: rows are a, b, and a with dimension(s) {', '.join(map(str, dims))} taken from b")
     return 0
-
-
-def model_rank(model, x: torch.Tensor) -> torch.Tensor:
-    """Latent dimensions, most informative first: by KL for a VAE, by code variance for an autoencoder."""
-    with torch.no_grad():
-        score = model.kl_per_dim(x) if hasattr(model, "kl_per_dim") else model.code(x).var(0)
-    return score.argsort(descending=True)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

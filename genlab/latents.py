@@ -42,6 +42,13 @@ def swap(model, a: torch.Tensor, b: torch.Tensor, dims: torch.Tensor | list[int]
     return torch.cat([a, b, model.image(model.decode(mixed))])
 
 
+@torch.no_grad()
+def rank_dimensions(model, x: torch.Tensor) -> torch.Tensor:
+    """Latent dimensions, most informative first: by KL for a VAE, by code variance for an autoencoder."""
+    score = model.kl_per_dim(x) if hasattr(model, "kl_per_dim") else model.code(x).var(0)
+    return score.argsort(descending=True)
+
+
 def save_traversal_gif(images: torch.Tensor, rows: int, path: Path, scale: int = 2, duration_ms: int = 120) -> None:
     """An animated GIF of a traversal (rows · steps images): frame t shows every dimension's t-th value side
     by side, played forwards then backwards."""

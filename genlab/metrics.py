@@ -115,6 +115,13 @@ def mig(represent: Represent, space: FactorSpace, rng: np.random.Generator, poin
     return {"mig": float(gaps.mean()), **{f"mig_{shapes.FACTORS[k]}": float(g) for k, g in zip(varying, gaps)}}
 
 
+def most_informative_dimension(represent: Represent, space: FactorSpace, factor: int, rng: np.random.Generator,
+                               points: int = 10_000) -> int:
+    """The code dimension with the most mutual information about one factor (MIG's top dimension)."""
+    rows = space.sample(points, rng)
+    return int(mutual_information(discretize(represent(rows)), rows[:, [factor]])[:, 0].argmax())
+
+
 # --- FactorVAE score ---
 
 def _fixed_factor_batches(space: FactorSpace, k: np.ndarray, batch: int, rng: np.random.Generator) -> np.ndarray:
