@@ -233,6 +233,9 @@ class GAN(nn.Module):
         for b_ema, b in zip(self.g_ema.buffers(), self.generator.buffers()):
             b_ema.copy_(b)  # batch-norm statistics follow G's
 
+    def optimizers(self) -> tuple[torch.optim.Optimizer, ...]:
+        return self.opt_g, self.opt_d
+
     def optimizer_state(self) -> dict:
         return {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()}
 

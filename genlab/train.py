@@ -29,7 +29,7 @@ from genlab.metrics import METRICS
 from genlab.vae import VAE, FactorVAE, VAEConfig
 from labcore.config import check, to_dict
 from labcore.errors import TrainingError, UsageError
-from labcore.optim import make_optimizer
+from labcore.optim import make_optimizer, scheduled_lr
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
 
@@ -52,6 +52,8 @@ class GenConfig(GANConfig, VAEConfig):
     """Adam step size."""
     optimizer: str = "adam"
     """sgd, momentum, adagrad, rmsprop, adam or adamw."""
+    lr_schedule: Literal["constant", "linear"] = "constant"
+    """constant, or linear decay to 0 over `steps` (every optimiser the model uses, discriminators included)."""
     max_grad_norm: float = 0.0
     """Clip the global gradient norm to this (0 = off)."""
     seed: int = 0
@@ -120,6 +122,11 @@ def build_model(cfg: GenConfig, channels: int, resolution: int, dataset_size: in
     return {"ae": AE, "gan": GAN}[cfg.model](cfg, channels, resolution)
 
 
+def optimizers(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> list[torch.optim.Optimizer]:
+    """Every optimiser that updates `model`: the loop's one, or those the GAN and FactorVAE own."""
+    return [optimizer] if optimizer is not None else list(model.optimizers())
+
+
 def owns_optimizers(model: torch.nn.Module) -> bool:
     """The GAN and the FactorVAE alternate two networks' steps in `model.update(x)`, with their own optimisers."""
     return hasattr(model, "update")
@@ -186,6 +193,9 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
         model.load_optimizer_state(resume["optimizer"]) if owner else optimizer.load_state_dict(resume["optimizer"])
         step = resume["step"]
         restore_rng(resume["rng"], rng)
+    for opt in optimizers(model, optimizer):  # the schedule scales each group's starting step size
+        for group in opt.param_groups:
+            group.setdefault("initial_lr", group["lr"])
 
     def checkpoint() -> None:
         run.save({"algo": cfg.model, "config": to_dict(cfg), "step": step, "model": model.state_dict(),
@@ -203,6 +213,11 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
             if run.stop_requested:
                 checkpoint()
                 return "interrupted"
+            if cfg.lr_schedule != "constant":
+                factor = scheduled_lr(cfg.lr_schedule, 1.0, step / cfg.steps)
+                for opt in optimizers(model, optimizer):
+                    for group in opt.param_groups:
+                        group["lr"] = group["initial_lr"] * factor
             if owner:  # the batches its alternating steps need (GAN: one per discriminator step; FactorVAE: 2)
                 metrics = model.update(as_float(images[rng.choice(train_idx, cfg.batch_size * model.batches_per_step)],
                                                 data).to(device))
@@ -217,7 +232,8 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
             for key, value in metrics.items():
                 sums[key] = sums.get(key, 0.0) + value
             if step % cfg.log_freq == 0:
-                run.log(step, {k: v / cfg.log_freq for k, v in sums.items()})
+                lr = optimizers(model, optimizer)[0].param_groups[0]["lr"]
+                run.log(step, {"train/learning_rate": lr, **{k: v / cfg.log_freq for k, v in sums.items()}})
                 run.progress(step, loss=sums["loss/total"] / cfg.log_freq)
                 sums = {}
             if step % cfg.image_freq == 0 or step == cfg.steps:

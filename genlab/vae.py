@@ -241,6 +241,9 @@ class FactorVAE(VAE):
         metrics.update(self.discriminator_step(z, second))
         return metrics
 
+    def optimizers(self) -> tuple[torch.optim.Optimizer, ...]:
+        return self.opt_vae, self.opt_d
+
     def optimizer_state(self) -> dict:
         return {"vae": self.opt_vae.state_dict(), "discriminator": self.opt_d.state_dict()}
 

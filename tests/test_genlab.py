@@ -178,7 +178,7 @@ def test_interrupted_run_resumes_exactly(tmp_path, model):
     if model == "gan":
         args = ["gan", *args, "latent_dim=8", "g_channels=8", "d_channels=8"]
     if model == "factor-vae":  # two optimisers, two batches a step
-        args = ["vae", *args, "objective=factor-vae", "disc_hidden=16", "disc_layers=2"]
+        args = ["vae", *args, "objective=factor-vae", "disc_hidden=16", "disc_layers=2", "lr_schedule=linear"]
     reference = subprocess.Popen(["genlab", "train", "--run-dir", str(tmp_path / "reference"), *args],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run = tmp_path / "run"
@@ -194,6 +194,22 @@ def test_interrupted_run_resumes_exactly(tmp_path, model):
     ref = torch.load(tmp_path / "reference" / "checkpoints" / "last.pt", weights_only=True)["model"]
     got = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(ref[k], got[k]) for k in ref)
+
+
+def test_linear_schedule_decays_every_optimiser_to_zero(tmp_path):
+    run = tmp_path / "run"
+    args = ["--data", "shapes:scale=5,orientation=0", "--steps", "40", "eval_images=20", "eval_k=5", "log_freq=10",
+            "image_freq=40", "batch_size=8", "resolution=16", "eval_samples=16", "metrics=none", "lr_schedule=linear",
+            "learning_rate=0.002"]
+    assert main(["train", "gan", "--run-dir", str(run), *args, "g_channels=8", "d_channels=8"]) == 0
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    events = acc.Scalars("train/learning_rate")
+    assert [e.step for e in events] == [10, 20, 30, 40]
+    # the rate of the update that ends at step s is set from progress (s − 1) / steps; TensorBoard keeps float32
+    assert [e.value for e in events] == pytest.approx([0.002 * (1 - (s - 1) / 40) for s in (10, 20, 30, 40)], rel=1e-5)
+    model = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["optimizer"]
+    assert [g["lr"] for part in ("g", "d") for g in model[part]["param_groups"]] == pytest.approx([0.002 / 40] * 2)
 
 
 def test_autoencoder_trains_reconstructs_and_cannot_sample(tmp_path, capsys):
