@@ -22,19 +22,17 @@ from pathlib import Path
 import torch
 
 from genlab import recipes
-from genlab.data import load
 from genlab.images import grid, save_png
 from genlab.latents import rank_dimensions, save_traversal_gif, swap, traversal
 from genlab.metrics import METRICS
 from genlab.report import describe_result
+from genlab.runs import MODELS, encoder_model, factor_dimension, held_out_images, load_model, out_path
 from genlab.shapes import FACTORS
 from genlab.train import (
     GenConfig,
-    as_float,
-    build_model,
+    dataset,
     disentanglement,
     has_factors,
-    held_out,
     judge_samples,
     judgeable,
     metric_names,
@@ -44,8 +42,6 @@ from labcore.cli import Parser, parse, run_command
 from labcore.config import build, describe, parse_overrides, read_toml
 from labcore.errors import UsageError
 from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, resolve_device
-
-MODELS = ("vae", "ae", "gan")
 
 
 def make_parser() -> Parser:
@@ -139,31 +135,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_model(path: Path):
-    state, run_dir = load_checkpoint(path)
-    if state.get("algo") not in MODELS:
-        raise UsageError(f"{path} is not a genlab checkpoint (it holds {state.get('algo')!r})")
-    cfg = build(GenConfig, state["config"])
-    model = build_model(cfg, state["channels"], state.get("resolution", cfg.resolution))
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError:
-        raise UsageError(f"{path} does not match the model its config describes") from None
-    return model.eval(), cfg
-
-
-def _out(args, suffixes: tuple[str, ...] = (".png",)) -> Path:
-    if args.out.suffix.lower() not in suffixes:
-        raise UsageError(f"--out must end in {' or '.join(suffixes)}, not {args.out}")
-    if args.out.exists() and not args.force:
-        raise UsageError(f"{args.out} already exists; pass --force to overwrite it or choose another --out")
-    if getattr(args, "n", 1) <= 0:
-        raise UsageError(f"--n must be positive, not {args.n}")
-    return args.out
-
-
 def cmd_sample(args: argparse.Namespace) -> int:
-    out = _out(args)
+    out = out_path(args)
     model, cfg = load_model(args.run)
     if cfg.model == "ae":
         raise UsageError("an autoencoder has no prior to sample from; use genlab reconstruct, or train a vae or gan")
@@ -173,14 +146,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def held_out_images(cfg: GenConfig, n: int | None = None) -> torch.Tensor:
-    data = load(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
-    _, eval_idx = held_out(len(data), cfg)
-    return as_float(torch.from_numpy(data.images[eval_idx[:n]]), data)
-
-
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    out = _out(args)
+    out = out_path(args)
     model, cfg = load_model(args.run)
     if cfg.model == "gan":
         raise UsageError("a GAN has no encoder, so nothing to reconstruct; use genlab sample")
@@ -220,22 +187,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise UsageError(f"sample metrics need grey shapes data at 16, 32 or 64 px; this GAN was trained on "
                              f"{cfg.data!r}")
     if which and has_factors(cfg):
-        data = load(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+        data = dataset(cfg)
         result.update(disentanglement(model, data, cfg, which, args.metric_points, args.metric_test_points))
     print(json.dumps(result) if args.json else describe_result(result))
     return 0
 
 
-def encoder_model(path: Path, what: str, vae_only: bool = False):
-    model, cfg = load_model(path)
-    if cfg.model == "gan" or (vae_only and cfg.model != "vae"):
-        kind = "a GAN has no encoder" if cfg.model == "gan" else "an autoencoder has no prior to sweep over"
-        raise UsageError(f"{what} needs a {'vae' if vae_only else 'vae or ae'}; {kind}")
-    return model, cfg
-
-
 def cmd_traverse(args: argparse.Namespace) -> int:
-    out = _out(args, (".png", ".gif"))
+    out = out_path(args, (".png", ".gif"))
     if args.steps < 2:
         raise UsageError(f"--steps must be at least 2, not {args.steps}")
     if args.dims is not None and args.dims <= 0:
@@ -259,23 +218,8 @@ def cmd_traverse(args: argparse.Namespace) -> int:
     return 0
 
 
-def factor_dimension(model, cfg: GenConfig, factor: str) -> int:
-    """The latent dimension with the most mutual information about a shapes factor (MIG's top dimension)."""
-    import numpy as np
-
-    from genlab.metrics import FactorSpace, model_representation, most_informative_dimension
-
-    data = load(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
-    space = FactorSpace.of(data.factors)
-    k = FACTORS.index(factor)
-    if k not in space.varying:
-        raise UsageError(f"factor {factor} does not vary in {cfg.data!r}")
-    represent = model_representation(model, data.images, data.factors, data.max_value)
-    return most_informative_dimension(represent, space, k, np.random.default_rng(cfg.seed), cfg.metric_points)
-
-
 def cmd_swap(args: argparse.Namespace) -> int:
-    out = _out(args)
+    out = out_path(args)
     model, cfg = encoder_model(args.run, "swap")
     if args.factor and not has_factors(cfg):
         raise UsageError(f"--factor needs a model trained on the shapes data; this one was trained on {cfg.data!r}")

