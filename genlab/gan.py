@@ -50,6 +50,9 @@ class GANConfig:
     latent_categories: int = 0
     """Add a uniform categorical code (one-hot, this many values) to G's Gaussian noise (0 = none): a
     discrete choice lets G keep separate modes (shapes) apart instead of blending them where z crosses over."""
+    g_arch: Literal["dcgan", "transformer"] = "dcgan"
+    """Generator: dcgan (transposed convs straight to the image), or transformer: the DCGAN net draws a glyph
+    in its own frame and a spatial transformer places it (rotation, scale, shift read off z)."""
     coord_conv: bool = False
     """Append x, y coordinate channels before every conv of G and D (CoordConv)."""
     minibatch_std: bool = False
@@ -121,6 +124,44 @@ def generator(latent_dim: int, channels: int, resolution: int, width: int, coord
     return nn.Sequential(*layers)
 
 
+class TransformerGenerator(nn.Module):
+    """z → a glyph drawn by the DCGAN generator in its own frame, then warped onto the canvas by a spatial
+    transformer (Jaderberg et al. 2015) whose pose — rotation θ, scale s, shift t — a small MLP reads off z:
+
+        canvas(p) = glyph(R(−θ) (p − t) / s)          p, t in [−1, 1]² canvas coordinates
+
+    Position, size and orientation are then exact geometric operations rather than something the conv
+    stack has to draw, and at s < 1 the glyph is drawn at a finer resolution than the canvas shows it.
+    Logits are warped (bilinearly; outside its frame the glyph is background), the sigmoid comes after."""
+
+    def __init__(self, latent_dim: int, channels: int, resolution: int, width: int, coords: bool = False,
+                 start_scale: float = 0.5):
+        super().__init__()
+        self.glyph = generator(latent_dim, channels, resolution, width, coords)
+        self.pose = nn.Sequential(nn.Linear(latent_dim, 128), nn.ReLU(), nn.Linear(128, 5))
+        nn.init.zeros_(self.pose[-1].weight)  # start at θ = 0, s = start_scale, t = 0 for every z
+        nn.init.zeros_(self.pose[-1].bias)
+        self.start_scale = start_scale
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        logits = self.glyph(z)
+        u = self.pose(z)
+        cos, sin = 1 + u[:, 0], u[:, 1]
+        norm = torch.sqrt(cos**2 + sin**2 + 1e-8)
+        cos, sin = cos / norm, sin / norm
+        scale = self.start_scale * torch.exp(u[:, 2])
+        shift = torch.tanh(u[:, 3:5])
+        rot = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], 1)  # R(−θ), (B, 2, 2)
+        a = rot / scale.view(-1, 1, 1)
+        b = -(a @ shift.unsqueeze(-1))  # q = A p + b = R(−θ)(p − t)/s
+        # the glyph gets a 1-pixel frame of background (logit −10), which "border" sampling then repeats
+        # outside it; the padded glyph is (r + 2)/r times as wide in the sampler's [−1, 1] coordinates
+        r = logits.shape[-1]
+        padded = F.pad(logits, (1, 1, 1, 1), value=-10.0)
+        grid = F.affine_grid(torch.cat([a, b], 2) * (r / (r + 2)), list(logits.shape), align_corners=False)
+        return F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 def discriminator(channels: int, resolution: int, width: int, norm: str, coords: bool = False,
                   mbstd: bool = False) -> nn.Sequential:
     """x (B, C, r, r) → logit (B,): n stride-2 convs with leaky ReLU (no norm on the first), then linear."""
@@ -176,8 +217,9 @@ class GAN(nn.Module):
     def __init__(self, cfg, channels: int, resolution: int):
         super().__init__()
         self.cfg = cfg
-        self.generator = generator(cfg.latent_categories + cfg.latent_dim, channels, resolution, cfg.g_channels,
-                                   cfg.coord_conv)
+        make = TransformerGenerator if cfg.g_arch == "transformer" else generator
+        self.generator = make(cfg.latent_categories + cfg.latent_dim, channels, resolution, cfg.g_channels,
+                              cfg.coord_conv)
         norm = cfg.d_norm if cfg.d_norm != "auto" else ("none" if cfg.gan_loss == "wgan-gp" else "batch")
         self.discriminator = discriminator(channels, resolution, cfg.d_channels, norm, cfg.coord_conv,
                                            cfg.minibatch_std)

@@ -7,7 +7,17 @@ import pytest
 import torch
 from torch import nn
 
-from genlab.gan import GAN, AddCoords, MinibatchStd, d_loss, discriminator, g_loss, generator, gradient_penalty
+from genlab.gan import (
+    GAN,
+    AddCoords,
+    MinibatchStd,
+    TransformerGenerator,
+    d_loss,
+    discriminator,
+    g_loss,
+    generator,
+    gradient_penalty,
+)
 from genlab.train import GenConfig
 from labcore.config import build
 from labcore.errors import UsageError
@@ -69,15 +79,33 @@ def test_coordinate_channels():
     assert out[0, 2, :, 0].tolist() == [-1, 0, 1]  # y along the height
 
 
+def test_transformer_generator_places_its_glyph_by_the_pose():
+    torch.manual_seed(0)
+    g = TransformerGenerator(8, 1, 16, 8, start_scale=1.0).eval()
+    z = torch.randn(2, 8)
+    glyph = g.glyph(z)
+    assert torch.allclose(g(z), glyph, atol=1e-5)  # a fresh pose is the identity (at start_scale 1)
+    shift, quarter = torch.zeros(2, 5), torch.zeros(2, 5)
+    shift[:, 3] = math.atanh(0.25)  # t_x = 0.25: an eighth of the 16 px canvas's width [−1, 1], i.e. 2 px right
+    quarter[:, 0], quarter[:, 1] = -1, 1  # (cos, sin) ∝ (0, 1): θ = 90°, clockwise on screen (y points down)
+    for pose, expected in ((shift, torch.roll(glyph, 2, dims=-1)[..., 4:-4, 4:-4]),
+                           (quarter, torch.rot90(glyph, -1, dims=(-2, -1))[..., 4:-4, 4:-4])):
+        with torch.no_grad():
+            g.pose[-1].bias.copy_(pose[0])
+        assert torch.allclose(g(z)[..., 4:-4, 4:-4], expected, atol=1e-4)  # inside: away from the border
+
+
 def test_bad_size_is_refused():
     with pytest.raises(UsageError, match="must be 4·2"):
         generator(8, 1, 24, 8)
 
 
-@pytest.mark.parametrize("loss", ["ns", "hinge", "wgan-gp"])
+@pytest.mark.parametrize("loss", ["ns", "hinge", "wgan-gp", "ns-transformer"])
 def test_one_update_moves_both_players(loss):
     torch.manual_seed(0)
-    cfg = build(GenConfig, {"model": "gan", "gan_loss": loss, "latent_dim": 8, "g_channels": 8, "d_channels": 8,
+    loss, _, arch = loss.partition("-transformer")
+    arch = "transformer" if loss != "wgan-gp" and _ else "dcgan"
+    cfg = build(GenConfig, {"model": "gan", "gan_loss": loss, "g_arch": arch, "latent_dim": 8, "g_channels": 8, "d_channels": 8,
                             "learning_rate": 1e-3, "d_steps": 2 if loss == "wgan-gp" else 1, "ema": 0.5,
                             "d_norm": "spectral" if loss == "hinge" else "auto",
                             "r1_weight": 1.0 if loss == "ns" else 0})
