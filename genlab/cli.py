@@ -184,7 +184,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if judgeable(cfg):
             result.update(judge_samples(model, n, cfg.seed))
         elif cfg.model == "gan":
-            raise UsageError(f"sample metrics need grey shapes data at 16, 32 or 64 px; this GAN was trained on "
+            raise UsageError(f"sample metrics need the shapes data (16, 32 or 64 px); this GAN was trained on "
                              f"{cfg.data!r}")
     if which and has_factors(cfg):
         data = dataset(cfg)

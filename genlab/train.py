@@ -153,7 +153,7 @@ def disentanglement(model: VAE | AE, data: Dataset, cfg: GenConfig, which: tuple
 
 def judgeable(cfg: GenConfig) -> bool:
     """Can generated images be judged against the shapes renders? Yes for the shapes data, which is always
-    grey and at a resolution the config allows (16, 32 or 64) — decided from the config, without loading."""
+    one channel at a resolution the config allows (16, 32 or 64) — decided from the config, without loading."""
     return cfg.data.partition(":")[0] == "shapes"
 
 

@@ -156,7 +156,7 @@ def test_gan_on_images_without_factors(tmp_path, capsys):
     assert "no sample metrics" in capsys.readouterr().out
     assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "m.png")]) == 0
     capsys.readouterr()
-    _bad(capsys, ["eval", str(run)], "sample metrics need grey shapes data")
+    _bad(capsys, ["eval", str(run)], "sample metrics need the shapes data")
     # the VAE and the autoencoder use the same 28 → 14 → 7 layout on MNIST-sized images
     for model in ("vae", "ae"):
         assert main(["train", model, "--data", f"mnist:{idx}", "--steps", "2", "batch_size=4", "eval_k=4",
