@@ -12,7 +12,8 @@ D outputs a logit (no sigmoid). Stabilisers, each a config switch: spectral norm
 data so the game converges instead of circling; one-sided label smoothing (ns); Adam with β1 = 0.5
 (or 0 for hinge + spectral norm); separate learning rates for D and G (TTUR); and an exponential
 moving average of G's weights (Yazıcı et al. 2019), which is what `sample` and the logged grids use:
-it averages out G's oscillation around the equilibrium. Architecture options: CoordConv channels in G
+it averages out G's oscillation around the equilibrium. Architecture options: a spatial-transformer
+generator (a glyph placed by a pose read off z; `TransformerGenerator`), CoordConv channels in G
 and D (Liu et al. 2018), a minibatch-std feature in D (Karras et al. 2018), a categorical part of z.
 Images are in [0, 1]; G ends in a sigmoid and D sees 2x − 1.
 """
