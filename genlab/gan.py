@@ -21,18 +21,19 @@ Images are in [0, 1]; G ends in a sigmoid and D sees 2x − 1.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
 
+from genlab.gan_nets import AddCoords, MinibatchStd, TransformerGenerator, discriminator, generator
 from labcore.config import check
-from labcore.nets import start_size
 from labcore.optim import make_optimizer
+
+__all__ = ["GAN", "GANConfig", "AddCoords", "MinibatchStd", "TransformerGenerator", "d_loss", "discriminator",
+           "g_loss", "generator", "gradient_penalty", "r1_penalty"]
 
 
 @dataclass
@@ -82,107 +83,6 @@ class GANConfig:
             check(getattr(self, key) >= 0, key, f"must be >= 0, not {getattr(self, key)}")
         check(not (self.gan_loss == "wgan-gp" and self.d_norm == "batch"), "d_norm",
               "batch is not for wgan-gp (batch norm breaks the per-sample gradient penalty); use none or spectral")
-
-
-class AddCoords(nn.Module):
-    """CoordConv (Liu et al. 2018): append the pixel's x and y in [−1, 1] as two channels, so a conv can
-    place things by position (translation-equivariant convs cannot know where they are)."""
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) → (B, C + 2, H, W)
-        b, _, height, width = h.shape
-        y = torch.linspace(-1, 1, height, device=h.device).view(1, 1, height, 1).expand(b, 1, height, width)
-        x = torch.linspace(-1, 1, width, device=h.device).view(1, 1, 1, width).expand(b, 1, height, width)
-        return torch.cat([h, x, y], dim=1)
-
-
-class MinibatchStd(nn.Module):
-    """Append the batch's feature standard deviation as one more channel (Karras et al. 2018): in groups of
-    `group` samples, the std of every feature over the group, averaged to one number per group. A
-    generator that makes the same image again and again shows a small std, which D can then see."""
-
-    def __init__(self, group: int = 4):
-        super().__init__()
-        self.group = group
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) → (B, C + 1, H, W)
-        b, c, height, width = h.shape
-        g = self.group if b % self.group == 0 else 1 if b == 1 else math.gcd(b, self.group)
-        std = h.view(g, -1, c, height, width).var(0, unbiased=False).add(1e-8).sqrt()  # (B/g, C, H, W)
-        feature = std.mean(dim=(1, 2, 3)).view(-1, 1, 1, 1).repeat(g, 1, height, width)  # (B, 1, H, W)
-        return torch.cat([h, feature], dim=1)
-
-
-def generator(latent_dim: int, channels: int, resolution: int, width: int, coords: bool = False) -> nn.Sequential:
-    """z (B, latent) → logits (B, C, r, r): linear to (width·2^(n−1), s, s), then n stride-2 transposed convs."""
-    s, n = start_size(resolution)
-    widths = [width * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 256, 128, 64
-    extra, add = (2, [AddCoords()]) if coords else (0, [])
-    layers: list[nn.Module] = [nn.Linear(latent_dim, widths[0] * s * s), nn.Unflatten(1, (widths[0], s, s)),
-                               nn.BatchNorm2d(widths[0]), nn.ReLU()]
-    for w_in, w_out in zip(widths, widths[1:]):
-        layers += [*add, nn.ConvTranspose2d(w_in + extra, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU()]
-    layers += [*add, nn.ConvTranspose2d(widths[-1] + extra, channels, 4, 2, 1)]
-    return nn.Sequential(*layers)
-
-
-class TransformerGenerator(nn.Module):
-    """z → a glyph drawn by the DCGAN generator in its own frame, then warped onto the canvas by a spatial
-    transformer (Jaderberg et al. 2015) whose pose — rotation θ, scale s, shift t — a small MLP reads off z:
-
-        canvas(p) = glyph(R(−θ) (p − t) / s)          p, t in [−1, 1]² canvas coordinates
-
-    Position, size and orientation are then exact geometric operations rather than something the conv
-    stack has to draw, and at s < 1 the glyph is drawn at a finer resolution than the canvas shows it.
-    Logits are warped (bilinearly; outside its frame the glyph is background), the sigmoid comes after."""
-
-    def __init__(self, latent_dim: int, channels: int, resolution: int, width: int, coords: bool = False,
-                 start_scale: float = 0.5):
-        super().__init__()
-        self.glyph = generator(latent_dim, channels, resolution, width, coords)
-        self.pose = nn.Sequential(nn.Linear(latent_dim, 128), nn.ReLU(), nn.Linear(128, 5))
-        nn.init.zeros_(self.pose[-1].weight)  # start at θ = 0, s = start_scale, t = 0 for every z
-        nn.init.zeros_(self.pose[-1].bias)
-        self.start_scale = start_scale
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        logits = self.glyph(z)
-        u = self.pose(z)
-        cos, sin = 1 + u[:, 0], u[:, 1]
-        norm = torch.sqrt(cos**2 + sin**2 + 1e-8)
-        cos, sin = cos / norm, sin / norm
-        scale = self.start_scale * torch.exp(u[:, 2])
-        shift = torch.tanh(u[:, 3:5])
-        rot = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], 1)  # R(−θ), (B, 2, 2)
-        a = rot / scale.view(-1, 1, 1)
-        b = -(a @ shift.unsqueeze(-1))  # q = A p + b = R(−θ)(p − t)/s
-        # the glyph gets a 1-pixel frame of background (logit −10), which "border" sampling then repeats
-        # outside it; the padded glyph is (r + 2)/r times as wide in the sampler's [−1, 1] coordinates
-        r = logits.shape[-1]
-        padded = F.pad(logits, (1, 1, 1, 1), value=-10.0)
-        grid = F.affine_grid(torch.cat([a, b], 2) * (r / (r + 2)), list(logits.shape), align_corners=False)
-        return F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
-def discriminator(channels: int, resolution: int, width: int, norm: str, coords: bool = False,
-                  mbstd: bool = False) -> nn.Sequential:
-    """x (B, C, r, r) → logit (B,): n stride-2 convs with leaky ReLU (no norm on the first), then linear."""
-    s, n = start_size(resolution)
-    sn = spectral_norm if norm == "spectral" else (lambda m: m)
-    extra, add = (2, [AddCoords()]) if coords else (0, [])
-    layers: list[nn.Module] = []
-    c = channels
-    for i in range(n):
-        w = width * 2**i
-        layers += [*add, sn(nn.Conv2d(c + extra, w, 4, 2, 1))]
-        if norm == "batch" and i > 0:
-            layers.append(nn.BatchNorm2d(w))
-        layers.append(nn.LeakyReLU(0.2))
-        c = w
-    if mbstd:
-        layers.append(MinibatchStd())
-        c += 1
-    layers += [nn.Flatten(), sn(nn.Linear(c * s * s, 1)), nn.Flatten(0)]
-    return nn.Sequential(*layers)
 
 
 def d_loss(kind: str, d_real: torch.Tensor, d_fake: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:

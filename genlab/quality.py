@@ -139,6 +139,7 @@ def _best(x: torch.Tensor, cand: torch.Tensor, images: torch.Tensor,
     return value, cand[torch.arange(len(x)), arg]
 
 
+@cache
 def _offsets() -> torch.Tensor:
     """The local search's moves (M, 5), relative to the current match except shape and scale, which are
     absolute: every shape at every scale (a sample read as the wrong shape is often read at the wrong size
