@@ -44,7 +44,7 @@ def factors_of(index: np.ndarray) -> np.ndarray:
     return np.stack(np.unravel_index(np.asarray(index), SIZES), axis=1)
 
 
-def _inside(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def inside(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Is the local point (u, v) (pixels at scale 1, v up) inside the shape?"""
     if shape == 0:
         return (np.abs(u) <= 10) & (np.abs(v) <= 10)
@@ -96,7 +96,7 @@ def _render_chunk(shape: int, f: np.ndarray, where: np.ndarray, out: np.ndarray)
     cos, sin = cos * inv_scale, sin * inv_scale  # fold the scale into the rotation
     u = cos * dx + sin * dy  # rotate the point by −θ (the shape turns by +θ), then unscale
     v = cos * dy - sin * dx
-    window = _inside(shape, u, v).astype(np.uint8)  # (B, W, W)
+    window = inside(shape, u, v).astype(np.uint8)  # (B, W, W)
     rows = y0[:, None] + np.arange(_WINDOW)
     cols = x0[:, None] + np.arange(_WINDOW)
     out[where[:, None, None], rows[:, :, None], cols[:, None, :]] = window
