@@ -1,7 +1,10 @@
 """A non-finite loss stops the run with a clear error and keeps the last good checkpoint; Atari starts."""
 
+import importlib.util
+
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
 from rllab.cli import main
@@ -35,6 +38,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, capsys):
     assert all(torch.isfinite(t).all() for t in state["learner"]["q"].values())
 
 
+@pytest.mark.skipif(importlib.util.find_spec("ale_py") is None, reason="needs the atari extra (ale-py)")
 def test_atari_pong_recipe_starts_and_runs(tmp_path, capsys):
     run = tmp_path / "pong"
     assert main(["train", "pong-dqn", "--run-dir", str(run), "--steps", "400", "--device", "cpu",
