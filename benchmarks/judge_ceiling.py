@@ -36,8 +36,8 @@ def render(shape, scale, theta, pos_x, pos_y, resolution: int, fine: int) -> np.
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--resolution", type=int, default=32)
+    parser.add_argument("--n", type=int, default=2000, help="shapes per row")
+    parser.add_argument("--resolution", type=int, default=32, choices=(16, 32, 64))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
