@@ -28,8 +28,7 @@ def render(shape, scale, theta, pos_x, pos_y, resolution: int, fine: int) -> np.
     for i in range(len(shape)):
         dx = grid[None, :] - (16 + 32 * pos_x[i])
         dy = -(grid[:, None] - (16 + 32 * pos_y[i]))  # up is positive
-        cos, sin = np.cos(theta[i]) / scale[i], np.sin(theta[i]) / scale[i]
-        out[i] = shapes.inside(int(shape[i]), cos * dx + sin * dy, cos * dy - sin * dx)
+        out[i] = shapes.covers(int(shape[i]), dx, dy, theta[i], 1 / scale[i])
     k = fine // resolution
     return out.reshape(len(shape), resolution, k, resolution, k).mean((2, 4))
 

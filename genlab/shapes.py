@@ -57,6 +57,13 @@ def inside(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return q * q * q <= x2 * y2 * y
 
 
+def covers(shape: int, dx: np.ndarray, dy: np.ndarray, theta, inv_scale) -> np.ndarray:
+    """Is the offset (dx, dy) from a shape's centre (pixels, y up) inside it when turned by θ and scaled
+    by 1 / inv_scale? Broadcasts; the single place that poses a shape, for the renderer and benchmarks."""
+    cos, sin = np.cos(theta) * inv_scale, np.sin(theta) * inv_scale  # fold the scale into the rotation
+    return inside(shape, cos * dx + sin * dy, cos * dy - sin * dx)  # the point turned by −θ, unscaled
+
+
 def render(factors: np.ndarray, resolution: int = 64) -> np.ndarray:
     """Images (N, resolution, resolution) uint8 for factor-index rows (N, 5).
 
@@ -92,11 +99,7 @@ def _render_chunk(shape: int, f: np.ndarray, where: np.ndarray, out: np.ndarray)
     grid = np.arange(_WINDOW, dtype=np.float32) + 0.5  # pixel centres
     dx = ((x0 - cx).astype(np.float32)[:, None] + grid)[:, None, :]  # (B, 1, W)
     dy = -((y0 - cy).astype(np.float32)[:, None] + grid)[:, :, None]  # (B, W, 1), up is positive
-    cos, sin = np.cos(theta), np.sin(theta)
-    cos, sin = cos * inv_scale, sin * inv_scale  # fold the scale into the rotation
-    u = cos * dx + sin * dy  # rotate the point by −θ (the shape turns by +θ), then unscale
-    v = cos * dy - sin * dx
-    window = inside(shape, u, v).astype(np.uint8)  # (B, W, W)
+    window = covers(shape, dx, dy, theta, inv_scale).astype(np.uint8)  # (B, W, W)
     rows = y0[:, None] + np.arange(_WINDOW)
     cols = x0[:, None] + np.arange(_WINDOW)
     out[where[:, None, None], rows[:, :, None], cols[:, None, :]] = window
