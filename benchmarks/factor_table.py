@@ -15,15 +15,18 @@ from pathlib import Path
 import numpy as np
 
 from genlab.metrics import FactorSpace, discretize, model_representation, mutual_information
-from genlab.runs import held_out_images, load_model
+from genlab.runs import encoder_model, held_out_images
 from genlab.shapes import FACTORS
-from genlab.train import dataset
+from genlab.train import dataset, has_factors
+from labcore.errors import UsageError
 
 CAPTURED = 0.1  # a factor counts as captured when some dimension holds this share of its entropy
 
 
 def table(run: Path, points: int, min_kl: float) -> str:
-    model, cfg = load_model(run)
+    model, cfg = encoder_model(run, "factor_table.py", vae_only=True)
+    if not has_factors(cfg):
+        raise UsageError(f"{run} was not trained on the shapes data; its factors are unknown")
     data = dataset(cfg)
     space = FactorSpace.of(data.factors)
     represent = model_representation(model, data.images, data.factors, data.max_value)
@@ -54,7 +57,10 @@ def main() -> None:
     parser.add_argument("--min-kl", type=float, default=0.05, help="leave out dimensions carrying less (nats)")
     args = parser.parse_args()
     for run in args.runs:
-        print(table(run, args.points, args.min_kl), end="\n\n")
+        try:
+            print(table(run, args.points, args.min_kl), end="\n\n")
+        except UsageError as e:
+            parser.exit(2, f"factor_table.py: error: {e}\n")
 
 
 if __name__ == "__main__":
