@@ -174,6 +174,19 @@ def test_beta_vae_sap_and_dci_separate_a_perfect_code_from_noise():
     assert bad["dci_disentanglement"] < 0.3 and good["dci_informativeness"] > bad["dci_informativeness"] + 0.5
 
 
+def test_dci_fits_its_factors_side_by_side_exactly_as_one_by_one():
+    small, threads = FactorSpace([np.arange(3), np.arange(4), np.arange(2)]), torch.get_num_threads()
+    try:
+        scores = []
+        for n in (1, 2):
+            torch.set_num_threads(n)  # dci's worker threads
+            scores.append(dci(lambda rows: rows + np.random.default_rng(1).normal(size=rows.shape), small,
+                              np.random.default_rng(0), 200, 100))
+    finally:
+        torch.set_num_threads(threads)
+    assert scores[0] == scores[1]
+
+
 def test_dci_from_importance_closed_forms():
     assert dci_from_importance(np.eye(4)) == pytest.approx((1.0, 1.0))
     assert dci_from_importance(np.ones((4, 4))) == pytest.approx((0.0, 0.0))
