@@ -86,11 +86,11 @@ def model_representation(model: torch.nn.Module, images: np.ndarray, factors: np
             part = new[i:i + batch]
             code = model.code(torch.from_numpy(images[part]).to(device).float() / max_value).cpu().numpy()
             if codes is None:
-                codes = np.empty((len(factors), code.shape[1]), dtype=np.float64)
+                codes = np.empty((len(factors), code.shape[1]), dtype=code.dtype)
             codes[part], known[part] = code, True
         if codes is None:  # no rows asked for
             return np.empty((0, 0))
-        return codes[where]
+        return codes[where].astype(np.float64)
 
     return represent
 
