@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genlab.metrics import FactorSpace, discretize, model_representation, mutual_information
-from genlab.runs import encoder_model, held_out_images
+from genlab.metrics import FactorSpace, discretize, mutual_information
+from genlab.runs import encoder_model, held_out_images, model_representation
 from genlab.shapes import FACTORS
 from genlab.train import dataset, has_factors
 from labcore.errors import UsageError

@@ -23,7 +23,7 @@ are arguments, so tests run them small. The estimators scikit-learn provides (mu
 logistic regression, linear SVM, gradient boosting) are taken from it.
 
 A representation is any function from factor-index rows (n, 5) to codes (n, D), so the metrics are
-tested on synthetic codes without images; `model_representation` makes one from a trained encoder.
+tested on synthetic codes without images; `genlab.runs.model_representation` makes one from a trained encoder.
 """
 
 from __future__ import annotations
@@ -61,38 +61,6 @@ class FactorSpace:
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n factor rows, each factor uniform over its values, (n, 5)."""
         return np.stack([rng.choice(v, n) for v in self.values], axis=1)
-
-
-def model_representation(model: torch.nn.Module, images: np.ndarray, factors: np.ndarray, max_value: float,
-                         batch: int = 2000) -> Represent:
-    """The mean code mu(x) of the images with given factor rows, from the data set (images, factors).
-
-    Each image is encoded once and its code kept: the metrics draw about 3 million rows (the β-VAE and
-    FactorVAE scores' batches) from at most 737,280 images, so most rows are looked up, not encoded."""
-    position = np.full(shapes.N_IMAGES, -1, dtype=np.int64)
-    position[shapes.index_of(factors)] = np.arange(len(factors))
-    device = next(model.parameters()).device
-    codes: np.ndarray | None = None  # (len(factors), D), filled in as rows are asked for
-    known = np.zeros(len(factors), dtype=bool)
-
-    @torch.no_grad()
-    def represent(rows: np.ndarray) -> np.ndarray:
-        nonlocal codes
-        where = position[shapes.index_of(rows)]
-        if (where < 0).any():
-            raise ValueError("factor rows outside the data set")
-        new = np.unique(where[~known[where]])
-        for i in range(0, len(new), batch):
-            part = new[i:i + batch]
-            code = model.code(torch.from_numpy(images[part]).to(device).float() / max_value).cpu().numpy()
-            if codes is None:
-                codes = np.empty((len(factors), code.shape[1]), dtype=code.dtype)
-            codes[part], known[part] = code, True
-        if codes is None:  # no rows asked for
-            return np.empty((0, 0))
-        return codes[where].astype(np.float64)
-
-    return represent
 
 
 def _checked_codes(codes: np.ndarray) -> np.ndarray:

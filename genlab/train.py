@@ -143,7 +143,8 @@ def has_factors(cfg: GenConfig) -> bool:
 def disentanglement(model: VAE | AE, data: Dataset, cfg: GenConfig, which: tuple[str, ...] | None = None,
                     train: int | None = None, test: int | None = None) -> dict[str, float]:
     """The config's disentanglement metrics (or `which`) of the model's mean code on the data's factors."""
-    from genlab.metrics import FactorSpace, evaluate, model_representation
+    from genlab.metrics import FactorSpace, evaluate
+    from genlab.runs import model_representation
 
     represent = model_representation(model, data.images, data.factors, data.max_value)
     return evaluate(represent, FactorSpace.of(data.factors), cfg.seed,
