@@ -255,7 +255,7 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
                         if cfg.model == "vae":  # the AE has no prior to sample from
                             run.writer.add_image("samples", grid(model.image(model.decode(fixed_z)), 8), step)
                             kl = model.kl_per_dim(fixed_x)
-                            run.writer.add_image("traversal", grid(traversal(model, fixed_x[0], kl,
+                            run.writer.add_image("traversals", grid(traversal(model, fixed_x[0], kl,
                                                  cfg.traversal_limit), 10), step)
                             pairs = min(8, len(fixed_x) // 2)  # a, b and a with b's most informative dimension
                             if pairs:

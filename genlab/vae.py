@@ -232,7 +232,7 @@ class FactorVAE(VAE):
         loss = F.cross_entropy(logits, labels)
         optimizer_step(self.opt_d, loss, self.discriminator.parameters(), 0.0)
         accuracy = (logits.argmax(1) == labels).float().mean()
-        return {"loss/discriminator": loss.item(), "discriminator/accuracy": accuracy.item()}
+        return {"loss/d": loss.item(), "d/accuracy": accuracy.item()}
 
     def update(self, x: torch.Tensor, step: int = 0) -> dict[str, float]:
         """x holds two batches: the VAE steps on the first half, then D on both."""

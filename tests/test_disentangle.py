@@ -268,7 +268,7 @@ def test_factor_vae_alternates_vae_and_discriminator_steps():
     vae1 = _snapshot(vae_part)
     metrics = model.discriminator_step(z, X[16:])
     assert all(_changed(d0, model.discriminator)) and not any(_changed(vae1, vae_part))
-    assert 0 <= metrics["discriminator/accuracy"] <= 1
+    assert 0 <= metrics["d/accuracy"] <= 1
     before = _snapshot(model)
     model.update(X)
     assert all(_changed(before, model))
@@ -304,7 +304,7 @@ def test_training_logs_scores_traversal_and_swap(tcvae_run):
     assert "mig_orientation" not in result  # fixed in this subset
     acc = EventAccumulator(str(tcvae_run))
     acc.Reload()
-    assert {"traversal", "swap", "samples", "reconstructions"} <= set(acc.Tags()["images"])
+    assert {"traversals", "swap", "samples", "reconstructions"} <= set(acc.Tags()["images"])
     scalars = set(acc.Tags()["scalars"])
     assert {"eval/mig", "eval/factor_vae", "eval/dci_disentanglement", "loss/tc", "loss/mi"} <= scalars
     assert [e.step for e in acc.Scalars("eval/mig")] == [20, 40]  # every eval_freq, then at the end
