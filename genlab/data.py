@@ -50,7 +50,8 @@ def read_idx(path: str | Path) -> np.ndarray:
     shape = struct.unpack(f">{ndim}I", data[4:header])
     if len(data) - header != int(np.prod(shape)):
         raise UsageError(f"{path} is a truncated or malformed IDX file: header says {shape}")
-    return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
+    # a writable copy: torch warns on (and cannot safely wrap) the read-only array frombuffer makes of bytes
+    return np.frombuffer(data, np.uint8, offset=header).reshape(shape).copy()
 
 
 def _idx_images(spec: str, root: str) -> Dataset:

@@ -81,7 +81,8 @@ def test_idx_loader_round_trip(tmp_path, gz):
     images = np.random.default_rng(0).integers(0, 256, (5, 28, 28)).astype(np.uint8)
     name = "train-images-idx3-ubyte" + (".gz" if gz else "")
     _write_idx(tmp_path / name, images, gz)
-    assert np.array_equal(read_idx(tmp_path / name), images)
+    loaded = read_idx(tmp_path / name)
+    assert np.array_equal(loaded, images) and loaded.flags.writeable  # torch.from_numpy needs no copy, no warning
     for spec in (f"mnist:{tmp_path}", f"fashion-mnist:{tmp_path / name}"):
         data = load(spec)
         assert data.images.shape == (5, 1, 28, 28) and np.array_equal(data.images[:, 0], images)
