@@ -83,6 +83,11 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--rotate", action="store_true", help="control: rotate the codes at random first")
     args = parser.parse_args()
+    for name, bad in (("--codes", args.codes < 5), ("--steps", args.steps < 0), ("--lr", args.lr <= 0),
+                      ("--hidden", args.hidden < 1), ("--layers", args.layers < 1)):
+        if bad:
+            parser.error(f"{name} is out of range: {getattr(args, name[2:])} (--codes ≥ 5 so a fifth is held out; "
+                         "--steps ≥ 0; --lr > 0; --hidden, --layers ≥ 1)")
     for run in args.runs:
         try:
             print(probe(run, args.codes, args.steps, args.lr, args.hidden, args.layers, args.rotate), flush=True)
