@@ -25,6 +25,8 @@ def curve(run: Path) -> list[tuple[int, float, float]]:
     evaluations before them)."""
     acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
     acc.Reload()
+    if "eval/mig" not in acc.Tags()["scalars"]:  # no evaluation logged yet (or not a genlab run)
+        return []
     start = min(e.wall_time for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)[:1])
     first_step = min(e.step for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)[:1])
     # the first scalars are written after log_freq steps: extrapolate the start back by that much
@@ -33,8 +35,6 @@ def curve(run: Path) -> list[tuple[int, float, float]]:
     if len(losses) > 1:
         per_step = (losses[-1].wall_time - losses[0].wall_time) / (losses[-1].step - losses[0].step)
     start -= (per_step or 0.0) * first_step
-    if "eval/mig" not in acc.Tags()["scalars"]:
-        return []
     return [(e.step, (e.wall_time - start) / 60, e.value) for e in acc.Scalars("eval/mig")]
 
 
@@ -43,6 +43,9 @@ def main() -> None:
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, help="also write the curves and final scores as JSON")
     args = parser.parse_args()
+    for run in args.runs:
+        if not run.is_dir():
+            parser.error(f"{run}: not a run directory")
     curves = {str(run): curve(run) for run in args.runs}
     finals = {str(run): json.loads((run / "eval.json").read_text()) for run in args.runs
               if (run / "eval.json").exists()}
