@@ -27,14 +27,18 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--threshold", type=float, help="count seeds whose final score reaches this")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
-    args, overrides = parser.parse_known_args()
+    # key=value overrides may come anywhere, also after --seeds' list (which would otherwise swallow them)
+    overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
+    args = parser.parse_args([a for a in sys.argv[1:] if a not in overrides])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             run = Path(tmp) / f"s{seed}"
             start = time.perf_counter()
-            subprocess.run(["rllab", "train", args.recipe, "--seed", str(seed), "--run-dir", str(run), *overrides],
-                           check=True, stdout=subprocess.DEVNULL)
+            trained = subprocess.run(["rllab", "train", args.recipe, "--seed", str(seed), "--run-dir", str(run),
+                                      *overrides], stdout=subprocess.DEVNULL)
+            if trained.returncode:  # rllab has printed its one-line error (bad recipe or key) on stderr
+                sys.exit(trained.returncode)
             wall = time.perf_counter() - start
             train_s = json.loads((run / "eval.json").read_text())["train_seconds"]  # before eval rewrites it
             out = subprocess.run(["rllab", "eval", str(run), "--episodes", str(args.episodes), "--json"],
