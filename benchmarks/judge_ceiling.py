@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=32, choices=(16, 32, 64))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.n < 1:
+        parser.error(f"--n must be ≥ 1, got {args.n}")
     rng = np.random.default_rng(args.seed)
     n, lo_hi = args.n, [(0.5, 1.0), (0.0, 2 * np.pi), (0.0, 1.0), (0.0, 1.0)]
     shape = rng.integers(0, 3, n)
