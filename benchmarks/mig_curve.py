@@ -25,13 +25,14 @@ def curve(run: Path) -> list[tuple[int, float, float]]:
     evaluations before them)."""
     acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
     acc.Reload()
-    if "eval/mig" not in acc.Tags()["scalars"]:  # no evaluation logged yet (or not a genlab run)
+    tags = acc.Tags()["scalars"]
+    if "eval/mig" not in tags:  # no evaluation logged yet (or not a genlab run)
         return []
-    start = min(e.wall_time for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)[:1])
-    first_step = min(e.step for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)[:1])
+    start = min(e.wall_time for tag in tags for e in acc.Scalars(tag)[:1])
+    first_step = min(e.step for tag in tags for e in acc.Scalars(tag)[:1])
     # the first scalars are written after log_freq steps: extrapolate the start back by that much
     per_step = None
-    losses = acc.Scalars("loss/total")
+    losses = acc.Scalars("loss/total") if "loss/total" in tags else []  # none in a run shorter than log_freq
     if len(losses) > 1:
         per_step = (losses[-1].wall_time - losses[0].wall_time) / (losses[-1].step - losses[0].step)
     start -= (per_step or 0.0) * first_step
