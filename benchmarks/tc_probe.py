@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from genlab.losses import permute_dims, reparameterize
 from genlab.runs import encoder_model
 from genlab.train import dataset
-from genlab.vae import tc_discriminator
+from genlab.vae import tc_discriminator, tc_estimate
 from labcore.errors import UsageError
 from labcore.optim import make_optimizer
 
@@ -30,7 +30,7 @@ def scores(discriminator: torch.nn.Module, z: torch.Tensor, generator: torch.Gen
     """(accuracy, TC estimate) of a discriminator on codes z against their shuffle."""
     real, shuffled = discriminator(z), discriminator(permute_dims(z, generator))
     accuracy = ((real.argmax(1) == 0).float().mean() + (shuffled.argmax(1) == 1).float().mean()) / 2
-    return accuracy.item(), torch.diff(real, dim=1).neg().mean().item()
+    return accuracy.item(), tc_estimate(real).item()
 
 
 def probe(run: Path, codes: int, steps: int, lr: float, hidden: int, layers: int, rotate: bool,

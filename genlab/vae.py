@@ -193,6 +193,12 @@ def tc_discriminator(latent_dim: int, hidden: int, layers: int) -> nn.Sequential
     return mlp(latent_dim, [hidden] * layers, 2, act="leaky_relu")
 
 
+def tc_estimate(logits: torch.Tensor) -> torch.Tensor:
+    """The density-ratio TC estimate from the discriminator's logits on codes of q(z), (B, 2) → scalar:
+    E[log D(z) / (1 − D(z))] = E[logit_0 − logit_1]."""
+    return (logits[:, 0] - logits[:, 1]).mean()
+
+
 class FactorVAE(VAE):
     """FactorVAE (Kim & Mnih 2018): a VAE whose loss adds factor_gamma · TC, where the total correlation
     KL(q(z) ‖ Π_d q(z_d)) is estimated by a discriminator D trained, in alternation with the VAE, to tell
@@ -216,7 +222,7 @@ class FactorVAE(VAE):
     def vae_step(self, x: torch.Tensor, step: int = 0) -> tuple[torch.Tensor, dict[str, float]]:
         """One VAE update on x with D fixed; returns the sampled codes z (detached) and the loss terms."""
         loss, metrics, z = self._loss(x, step)
-        tc = torch.diff(self.discriminator(z), dim=1).neg().mean()  # logit_0 − logit_1
+        tc = tc_estimate(self.discriminator(z))
         loss = loss + self.cfg.factor_gamma * tc
         vae_params = [p for group in self.opt_vae.param_groups for p in group["params"]]
         optimizer_step(self.opt_vae, loss, vae_params, self.cfg.max_grad_norm)
