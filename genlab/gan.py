@@ -13,7 +13,8 @@ data so the game converges instead of circling; one-sided label smoothing (ns); 
 (or 0 for hinge + spectral norm); separate learning rates for D and G (TTUR); and an exponential
 moving average of G's weights (Yazıcı et al. 2019), which is what `sample` and the logged grids use:
 it averages out G's oscillation around the equilibrium. Architecture options: a spatial-transformer
-generator (a glyph placed by a pose read off z; `TransformerGenerator`), CoordConv channels in G
+generator (a glyph placed by a pose read off z; `TransformerGenerator`), optionally drawn at k times
+the resolution and averaged down as the shapes data are rasterised, CoordConv channels in G
 and D (Liu et al. 2018), a minibatch-std feature in D (Karras et al. 2018), a categorical part of z.
 Images are in [0, 1]; G ends in a sigmoid and D sees 2x − 1.
 """
@@ -55,6 +56,9 @@ class GANConfig:
     g_arch: Literal["dcgan", "transformer"] = "dcgan"
     """Generator: dcgan (transposed convs straight to the image), or transformer: the DCGAN net draws a glyph
     in its own frame and a spatial transformer places it (rotation, scale, shift read off z)."""
+    supersample: int = 1
+    """transformer only: draw the canvas at this many times the resolution and average each block (after the
+    sigmoid), as the shapes data are rasterised; 1 = draw at the resolution itself."""
     coord_conv: bool = False
     """Append x, y coordinate channels before every conv of G and D (CoordConv)."""
     minibatch_std: bool = False
@@ -75,7 +79,7 @@ class GANConfig:
     """Decay of the moving average of G's weights used for sampling (0 = sample from G itself)."""
 
     def __post_init__(self):
-        for key in ("g_channels", "d_channels", "d_steps"):
+        for key in ("g_channels", "d_channels", "d_steps", "supersample"):
             check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
         check(0 <= self.ema < 1, "ema", "must be in [0, 1)")
         check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
@@ -83,6 +87,8 @@ class GANConfig:
             check(getattr(self, key) >= 0, key, f"must be >= 0, not {getattr(self, key)}")
         check(not (self.gan_loss == "wgan-gp" and self.d_norm == "batch"), "d_norm",
               "batch is not for wgan-gp (batch norm breaks the per-sample gradient penalty); use none or spectral")
+        check(self.supersample == 1 or self.g_arch == "transformer", "supersample",
+              "needs g_arch = transformer (the dcgan generator draws at the resolution itself)")
 
 
 def d_loss(kind: str, d_real: torch.Tensor, d_fake: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
@@ -118,9 +124,12 @@ class GAN(nn.Module):
     def __init__(self, cfg, channels: int, resolution: int):
         super().__init__()
         self.cfg = cfg
-        make = TransformerGenerator if cfg.g_arch == "transformer" else generator
-        self.generator = make(cfg.latent_categories + cfg.latent_dim, channels, resolution, cfg.g_channels,
-                              cfg.coord_conv)
+        z_dim = cfg.latent_categories + cfg.latent_dim
+        if cfg.g_arch == "transformer":
+            self.generator = TransformerGenerator(z_dim, channels, resolution, cfg.g_channels, cfg.coord_conv,
+                                                  supersample=cfg.supersample)
+        else:
+            self.generator = generator(z_dim, channels, resolution, cfg.g_channels, cfg.coord_conv)
         norm = cfg.d_norm if cfg.d_norm != "auto" else ("none" if cfg.gan_loss == "wgan-gp" else "batch")
         self.discriminator = discriminator(channels, resolution, cfg.d_channels, norm, cfg.coord_conv,
                                            cfg.minibatch_std)

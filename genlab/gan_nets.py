@@ -54,42 +54,52 @@ def generator(latent_dim: int, channels: int, resolution: int, width: int, coord
     return nn.Sequential(*layers)
 
 
-class TransformerGenerator(nn.Module):
-    """z → a glyph drawn by the DCGAN generator in its own frame, then warped onto the canvas by a spatial
-    transformer (Jaderberg et al. 2015) whose pose — rotation θ, scale s, shift t — a small MLP reads off z:
+def place(glyph: torch.Tensor, u: torch.Tensor, start_scale: float, supersample: int = 1) -> torch.Tensor:
+    """Warp glyph logits (B, C, g, g) onto a canvas by the pose u (B, 5) — rotation θ from (1 + u0, u1), scale
+    start_scale·exp(u2), shift tanh(u3, u4) — with a spatial transformer (Jaderberg et al. 2015):
 
         canvas(p) = glyph(R(−θ) (p − t) / s)          p, t in [−1, 1]² canvas coordinates
 
-    Position, size and orientation are then exact geometric operations rather than something the conv
-    stack has to draw, and at s < 1 the glyph is drawn at a finer resolution than the canvas shows it.
-    Logits are warped (bilinearly; outside its frame the glyph is background), the sigmoid comes after."""
+    The canvas is g × g, or drawn at k = supersample times that and each k × k block averaged after the
+    sigmoid (the way the shapes data are rasterised), returning the logit of that coverage. Logits are warped
+    bilinearly; outside its frame the glyph is background."""
+    cos, sin = 1 + u[:, 0], u[:, 1]
+    norm = torch.sqrt(cos**2 + sin**2 + 1e-8)
+    cos, sin = cos / norm, sin / norm
+    scale = start_scale * torch.exp(u[:, 2])
+    shift = torch.tanh(u[:, 3:5])
+    rot = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], 1)  # R(−θ), (B, 2, 2)
+    a = rot / scale.view(-1, 1, 1)
+    b = -(a @ shift.unsqueeze(-1))  # q = A p + b = R(−θ)(p − t)/s
+    # the glyph gets a 1-pixel frame of background (logit −10), which "border" sampling then repeats
+    # outside it; the padded glyph is (g + 2)/g times as wide in the sampler's [−1, 1] coordinates
+    n, c, g, _ = glyph.shape
+    k = supersample
+    padded = F.pad(glyph, (1, 1, 1, 1), value=-10.0)
+    grid = F.affine_grid(torch.cat([a, b], 2) * (g / (g + 2)), [n, c, k * g, k * g], align_corners=False)
+    canvas = F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if k == 1:
+        return canvas
+    return torch.logit(F.avg_pool2d(torch.sigmoid(canvas), k), eps=1e-6)
+
+
+class TransformerGenerator(nn.Module):
+    """z → a glyph drawn by the DCGAN generator in its own frame, then placed on the canvas by a pose that a
+    small MLP reads off z (`place`). Position, size and orientation are then exact geometric operations
+    rather than something the conv stack has to draw, and at s < 1 the glyph is drawn at a finer resolution
+    than the canvas shows it."""
 
     def __init__(self, latent_dim: int, channels: int, resolution: int, width: int, coords: bool = False,
-                 start_scale: float = 0.5):
+                 start_scale: float = 0.5, supersample: int = 1):
         super().__init__()
         self.glyph = generator(latent_dim, channels, resolution, width, coords)
         self.pose = nn.Sequential(nn.Linear(latent_dim, 128), nn.ReLU(), nn.Linear(128, 5))
         nn.init.zeros_(self.pose[-1].weight)  # start at θ = 0, s = start_scale, t = 0 for every z
         nn.init.zeros_(self.pose[-1].bias)
-        self.start_scale = start_scale
+        self.start_scale, self.supersample = start_scale, supersample
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        logits = self.glyph(z)
-        u = self.pose(z)
-        cos, sin = 1 + u[:, 0], u[:, 1]
-        norm = torch.sqrt(cos**2 + sin**2 + 1e-8)
-        cos, sin = cos / norm, sin / norm
-        scale = self.start_scale * torch.exp(u[:, 2])
-        shift = torch.tanh(u[:, 3:5])
-        rot = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], 1)  # R(−θ), (B, 2, 2)
-        a = rot / scale.view(-1, 1, 1)
-        b = -(a @ shift.unsqueeze(-1))  # q = A p + b = R(−θ)(p − t)/s
-        # the glyph gets a 1-pixel frame of background (logit −10), which "border" sampling then repeats
-        # outside it; the padded glyph is (r + 2)/r times as wide in the sampler's [−1, 1] coordinates
-        r = logits.shape[-1]
-        padded = F.pad(logits, (1, 1, 1, 1), value=-10.0)
-        grid = F.affine_grid(torch.cat([a, b], 2) * (r / (r + 2)), list(logits.shape), align_corners=False)
-        return F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return place(self.glyph(z), self.pose(z), self.start_scale, self.supersample)
 
 
 def discriminator(channels: int, resolution: int, width: int, norm: str, coords: bool = False,

@@ -18,6 +18,7 @@ from genlab.gan import (
     generator,
     gradient_penalty,
 )
+from genlab.gan_nets import place
 from genlab.train import GenConfig
 from labcore.config import build
 from labcore.errors import UsageError
@@ -93,6 +94,28 @@ def test_transformer_generator_places_its_glyph_by_the_pose():
         with torch.no_grad():
             g.pose[-1].bias.copy_(pose[0])
         assert torch.allclose(g(z)[..., 4:-4, 4:-4], expected, atol=1e-4)  # inside: away from the border
+
+
+def test_supersampling_measures_coverage_like_the_data():
+    # a hard vertical edge in the glyph, shifted a quarter of a canvas pixel right: at 8 px the edge lies at
+    # x = 4.25, so pixel column 4 ([4, 5]) is a quarter covered — the value the data's 2 × 2 averaging gives
+    glyph = torch.full((1, 1, 8, 8), -20.0)
+    glyph[..., :4] = 20.0
+    pose = torch.zeros(1, 5)
+    pose[:, 3] = math.atanh(0.0625)  # a quarter pixel: the [−1, 1] canvas is 8 pixels wide
+    # rows 1–6: the top and bottom rows meet the background frame around the glyph
+    coverage = {k: torch.sigmoid(place(glyph, pose, 1.0, supersample=k))[0, 0, 1:-1] for k in (1, 2)}
+    assert coverage[2][:, 4] == pytest.approx(torch.full((6,), 0.25), abs=0.01)
+    assert coverage[1][:, 4].max() < 0.01  # drawn at the canvas resolution, the pixel reads empty
+    for k in (1, 2):
+        assert coverage[k][:, :4].min() > 0.99 and coverage[k][:, 5:].max() < 0.01
+
+
+def test_supersampling_needs_the_transformer_generator():
+    with pytest.raises(UsageError, match="supersample"):
+        build(GenConfig, {"model": "gan", "g_arch": "dcgan", "supersample": 2})
+    with pytest.raises(UsageError, match="supersample"):
+        build(GenConfig, {"model": "gan", "g_arch": "transformer", "supersample": 0})
 
 
 def test_bad_size_is_refused():
