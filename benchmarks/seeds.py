@@ -19,6 +19,18 @@ import tempfile
 import time
 from pathlib import Path
 
+VALUE_OPTIONS = ("--episodes", "--threshold", "--out")  # options that take one value of their own
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(key=value overrides, the rest): overrides may come anywhere, also after --seeds' list (which would
+    otherwise swallow them); an option's own value, as in `--out a=b.json`, is not one."""
+    overrides, rest = [], []
+    for i, a in enumerate(argv):
+        is_value = i > 0 and argv[i - 1] in VALUE_OPTIONS
+        (overrides if "=" in a and not a.startswith("-") and not is_value else rest).append(a)
+    return overrides, rest
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -27,9 +39,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--threshold", type=float, help="count seeds whose final score reaches this")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
-    # key=value overrides may come anywhere, also after --seeds' list (which would otherwise swallow them)
-    overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
-    args = parser.parse_args([a for a in sys.argv[1:] if a not in overrides])
+    overrides, rest = split_overrides(sys.argv[1:])
+    args = parser.parse_args(rest)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
