@@ -14,7 +14,8 @@ data so the game converges instead of circling; one-sided label smoothing (ns); 
 moving average of G's weights (Yazıcı et al. 2019), which is what `sample` and the logged grids use:
 it averages out G's oscillation around the equilibrium. Architecture options: a spatial-transformer
 generator (a glyph placed by a pose read off z; `TransformerGenerator`), optionally drawn at k times
-the resolution and averaged down as the shapes data are rasterised, CoordConv channels in G
+the resolution and averaged down as the shapes data are rasterised; a VGG-style discriminator (two 3×3
+convs and an average pool per halving) instead of DCGAN's strided convs; CoordConv channels in G
 and D (Liu et al. 2018), a minibatch-std feature in D (Karras et al. 2018), a categorical part of z.
 Images are in [0, 1]; G ends in a sigmoid and D sees 2x − 1.
 """
@@ -59,6 +60,9 @@ class GANConfig:
     supersample: int = 1
     """transformer only: draw the canvas at this many times the resolution and average each block (after the
     sigmoid), as the shapes data are rasterised; 1 = draw at the resolution itself."""
+    d_arch: Literal["dcgan", "vgg"] = "dcgan"
+    """Discriminator: dcgan (a stride-2 4×4 conv per halving) or vgg (two 3×3 convs, then 2×2 average pooling,
+    per halving: finer, and about twice the cost at the same width)."""
     coord_conv: bool = False
     """Append x, y coordinate channels before every conv of G and D (CoordConv)."""
     minibatch_std: bool = False
@@ -132,7 +136,7 @@ class GAN(nn.Module):
             self.generator = generator(z_dim, channels, resolution, cfg.g_channels, cfg.coord_conv)
         norm = cfg.d_norm if cfg.d_norm != "auto" else ("none" if cfg.gan_loss == "wgan-gp" else "batch")
         self.discriminator = discriminator(channels, resolution, cfg.d_channels, norm, cfg.coord_conv,
-                                           cfg.minibatch_std)
+                                           cfg.minibatch_std, cfg.d_arch)
         self.g_ema = copy.deepcopy(self.generator).requires_grad_(False)
         betas = (cfg.beta1, cfg.beta2)
         self.batches_per_step = cfg.d_steps  # real batches per update, one per discriminator step

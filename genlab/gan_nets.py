@@ -103,8 +103,11 @@ class TransformerGenerator(nn.Module):
 
 
 def discriminator(channels: int, resolution: int, width: int, norm: str, coords: bool = False,
-                  mbstd: bool = False) -> nn.Sequential:
-    """x (B, C, r, r) → logit (B,): n stride-2 convs with leaky ReLU (no norm on the first), then linear."""
+                  mbstd: bool = False, arch: str = "dcgan") -> nn.Sequential:
+    """x (B, C, r, r) → logit (B,) through n halvings of the resolution, then linear. dcgan: one stride-2 4×4
+    conv per halving (Radford et al. 2016); vgg: two stride-1 3×3 convs, then a 2×2 average pool (the
+    discriminators of Karras et al. 2018 without their resolution growing). Leaky ReLU throughout; batch
+    norm, if chosen, on every conv but the first halving's."""
     s, n = start_size(resolution)
     sn = spectral_norm if norm == "spectral" else (lambda m: m)
     extra, add = (2, [AddCoords()]) if coords else (0, [])
@@ -112,10 +115,15 @@ def discriminator(channels: int, resolution: int, width: int, norm: str, coords:
     c = channels
     for i in range(n):
         w = width * 2**i
-        layers += [*add, sn(nn.Conv2d(c + extra, w, 4, 2, 1))]
-        if norm == "batch" and i > 0:
-            layers.append(nn.BatchNorm2d(w))
-        layers.append(nn.LeakyReLU(0.2))
+        convs = [nn.Conv2d(c + extra, w, 4, 2, 1)] if arch == "dcgan" else [nn.Conv2d(c + extra, w, 3, 1, 1),
+                                                                             nn.Conv2d(w, w, 3, 1, 1)]
+        for j, conv in enumerate(convs):
+            layers += [*(add if j == 0 else []), sn(conv)]
+            if norm == "batch" and i > 0:
+                layers.append(nn.BatchNorm2d(w))
+            layers.append(nn.LeakyReLU(0.2))
+        if arch == "vgg":
+            layers.append(nn.AvgPool2d(2))
         c = w
     if mbstd:
         layers.append(MinibatchStd())

@@ -54,9 +54,10 @@ def test_gradient_penalty_of_a_linear_critic():
 @pytest.mark.parametrize("resolution", [16, 28, 32, 64])
 @pytest.mark.parametrize("norm", ["batch", "spectral", "none"])
 @pytest.mark.parametrize("extras", [False, True])
-def test_networks_fit_every_size(resolution, norm, extras):
+@pytest.mark.parametrize("d_arch", ["dcgan", "vgg"])
+def test_networks_fit_every_size(resolution, norm, extras, d_arch):
     g = generator(8, 1, resolution, 8, coords=extras)
-    d = discriminator(1, resolution, 8, norm, coords=extras, mbstd=extras)
+    d = discriminator(1, resolution, 8, norm, coords=extras, mbstd=extras, arch=d_arch)
     x = g(torch.randn(3, 8))
     assert x.shape == (3, 1, resolution, resolution)
     assert d(x).shape == (3,)
@@ -123,11 +124,13 @@ def test_bad_size_is_refused():
         generator(8, 1, 24, 8)
 
 
-@pytest.mark.parametrize("loss, arch", [("ns", "dcgan"), ("hinge", "dcgan"), ("wgan-gp", "dcgan"),
-                                        ("ns", "transformer")])
-def test_one_update_moves_both_players(loss, arch):
+@pytest.mark.parametrize("loss, arch, d_arch", [("ns", "dcgan", "dcgan"), ("hinge", "dcgan", "dcgan"),
+                                                ("wgan-gp", "dcgan", "dcgan"), ("ns", "transformer", "dcgan"),
+                                                ("ns", "transformer", "vgg")])
+def test_one_update_moves_both_players(loss, arch, d_arch):
     torch.manual_seed(0)
-    cfg = build(GenConfig, {"model": "gan", "gan_loss": loss, "g_arch": arch, "latent_dim": 8, "g_channels": 8,
+    cfg = build(GenConfig, {"model": "gan", "gan_loss": loss, "g_arch": arch, "d_arch": d_arch, "latent_dim": 8,
+                            "g_channels": 8,
                             "d_channels": 8, "learning_rate": 1e-3, "d_steps": 2 if loss == "wgan-gp" else 1,
                             "ema": 0.5,
                             "d_norm": "spectral" if loss == "hinge" else "auto",
