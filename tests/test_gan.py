@@ -130,9 +130,8 @@ def test_bad_size_is_refused():
 def test_one_update_moves_both_players(loss, arch, d_arch):
     torch.manual_seed(0)
     cfg = build(GenConfig, {"model": "gan", "gan_loss": loss, "g_arch": arch, "d_arch": d_arch, "latent_dim": 8,
-                            "g_channels": 8,
-                            "d_channels": 8, "learning_rate": 1e-3, "d_steps": 2 if loss == "wgan-gp" else 1,
-                            "ema": 0.5,
+                            "g_channels": 8, "d_channels": 8, "learning_rate": 1e-3, "ema": 0.5,
+                            "d_steps": 2 if loss == "wgan-gp" else 1,
                             "d_norm": "spectral" if loss == "hinge" else "auto",
                             "r1_weight": 1.0 if loss == "ns" else 0})
     gan = GAN(cfg, 1, 16)
