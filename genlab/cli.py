@@ -149,8 +149,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     out = out_path(args)
     model, cfg = load_model(args.run)
-    if cfg.model == "gan":
-        raise UsageError("a GAN has no encoder, so nothing to reconstruct; use genlab sample")
+    if cfg.model == "gan" and model.encoder is None:
+        raise UsageError("this GAN has no encoder (it was trained with recon_weight = 0), so nothing to "
+                         "reconstruct; use genlab sample")
     x = held_out_images(cfg, args.n)
     save_png(grid(torch.cat([x, model.reconstruct(x)]), nrow=len(x)), out, scale=2)
     print(f"wrote {out}: {len(x)} held-out images above their reconstructions")
@@ -168,7 +169,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if unknown:
             raise UsageError(f"unknown metric {', '.join(sorted(unknown))}; choose from {', '.join(METRICS)} or none")
         if which and not has_factors(cfg):
-            what = "a GAN has no encoder" if cfg.model == "gan" else f"this model was trained on {cfg.data!r}"
+            what = "this is a GAN" if cfg.model == "gan" else f"this model was trained on {cfg.data!r}"
             raise UsageError(f"disentanglement metrics need an encoder trained on the shapes data's factors; {what}")
     for flag in ("metric_points", "metric_test_points"):
         if getattr(args, flag) is not None and getattr(args, flag) < 2:

@@ -103,8 +103,9 @@ class TransformerGenerator(nn.Module):
 
 
 def discriminator(channels: int, resolution: int, width: int, norm: str, coords: bool = False,
-                  mbstd: bool = False, arch: str = "dcgan") -> nn.Sequential:
-    """x (B, C, r, r) → logit (B,) through n halvings of the resolution, then linear. dcgan: one stride-2 4×4
+                  mbstd: bool = False, arch: str = "dcgan", outputs: int = 1) -> nn.Sequential:
+    """x (B, C, r, r) → logit (B,) through n halvings of the resolution, then linear (or → (B, outputs), when
+    outputs > 1: the same conv stack serves as the VAE-GAN's encoder). dcgan: one stride-2 4×4
     conv per halving (Radford et al. 2016); vgg: two stride-1 3×3 convs, then a 2×2 average pool (the
     discriminators of Karras et al. 2018 without their resolution growing). Leaky ReLU throughout; batch
     norm, if chosen, on every conv but the first halving's."""
@@ -128,5 +129,7 @@ def discriminator(channels: int, resolution: int, width: int, norm: str, coords:
     if mbstd:
         layers.append(MinibatchStd())
         c += 1
-    layers += [nn.Flatten(), sn(nn.Linear(c * s * s, 1)), nn.Flatten(0)]
+    layers += [nn.Flatten(), sn(nn.Linear(c * s * s, outputs))]
+    if outputs == 1:
+        layers.append(nn.Flatten(0))
     return nn.Sequential(*layers)

@@ -53,7 +53,7 @@ def held_out_images(cfg: GenConfig, n: int | None = None) -> torch.Tensor:
 def encoder_model(path: Path, what: str, vae_only: bool = False):
     model, cfg = load_model(path)
     if cfg.model == "gan" or (vae_only and cfg.model != "vae"):
-        kind = "a GAN has no encoder" if cfg.model == "gan" else "an autoencoder has no prior to sweep over"
+        kind = "this is a GAN" if cfg.model == "gan" else "an autoencoder has no prior to sweep over"
         raise UsageError(f"{what} needs a {'vae' if vae_only else 'vae or ae'}; {kind}")
     return model, cfg
 

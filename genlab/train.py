@@ -251,6 +251,9 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
                     if gan:
                         run.writer.add_image("samples", grid(model.generate(fixed_z), 8), step)
                         run.writer.add_histogram("d/logits_real", model.critic(fixed_x), step)
+                        if model.encoder is not None:  # VAE-GAN
+                            recon = model.reconstruct(fixed_x)
+                            run.writer.add_image("reconstructions", grid(torch.cat([fixed_x, recon]), 8), step)
                     else:
                         if cfg.model == "vae":  # the AE has no prior to sample from
                             run.writer.add_image("samples", grid(model.image(model.decode(fixed_z)), 8), step)

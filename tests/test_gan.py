@@ -193,3 +193,48 @@ def test_recipes_build_and_take_a_step(recipe):
     metrics = gan.update(torch.rand(4 * cfg.d_steps, 1, cfg.resolution, cfg.resolution))
     assert all(math.isfinite(v) for v in metrics.values())
     assert gan.sample(2).shape == (2, 1, cfg.resolution, cfg.resolution)
+
+
+def _vae_gan(**extra) -> GAN:
+    cfg = build(GenConfig, {"model": "gan", "g_arch": "transformer", "latent_dim": 6, "g_channels": 8,
+                            "d_channels": 8, "learning_rate": 1e-3, "recon_weight": 0.5, "beta": 2.0, **extra})
+    return GAN(cfg, 1, 16)
+
+
+def test_vae_gan_terms_are_the_negative_elbo_through_the_generator():
+    torch.manual_seed(0)
+    gan = _vae_gan()
+    x = (torch.rand(8, 1, 16, 16) > 0.7).float()
+    torch.manual_seed(1)
+    recon, kl = gan.vae_terms(x)
+    torch.manual_seed(1)  # the same ε, by hand
+    mu, logvar = gan.encoder(2 * x - 1).chunk(2, dim=1)
+    assert mu.shape == (8, 6)
+    z = mu + torch.exp(logvar / 2) * torch.randn_like(mu)
+    p = torch.sigmoid(gan.generator(z))
+    by_hand = -(x * p.log() + (1 - x) * (1 - p).log()).sum((1, 2, 3)).mean()
+    assert torch.allclose(recon, by_hand, rtol=1e-4)
+    assert torch.allclose(kl, 0.5 * (mu**2 + logvar.exp() - logvar - 1).sum(1).mean(), rtol=1e-5)
+
+
+def test_vae_gan_update_trains_the_encoder_with_the_generator():
+    torch.manual_seed(0)
+    gan = _vae_gan()
+    assert _vae_gan(recon_weight=0.0).encoder is None  # off: no encoder, so plain checkpoints keep their keys
+    real = (torch.rand(16, 1, 16, 16) > 0.7).float()
+    before = {k: v.clone() for k, v in gan.state_dict().items()}
+    recon0, _ = gan.vae_terms(real)
+    for _ in range(30):
+        metrics = gan.update(real)
+    assert {"loss/recon", "loss/kl", "loss/g", "loss/d"} <= set(metrics)
+    after = gan.state_dict()
+    assert any(k.startswith("encoder.") and not torch.equal(before[k], after[k]) for k in after)
+    torch.manual_seed(2)
+    recon1, _ = gan.vae_terms(real)
+    assert recon1 < 0.8 * recon0  # G learns to draw the real batch back from its codes
+    assert gan.reconstruct(real).shape == real.shape
+
+
+def test_vae_gan_refuses_a_categorical_code():
+    with pytest.raises(UsageError, match="recon_weight"):
+        build(GenConfig, {"model": "gan", "recon_weight": 1.0, "latent_categories": 3})

@@ -118,7 +118,7 @@ def test_gan_train_sample_eval(tmp_path, capsys):
     metrics = json.loads(capsys.readouterr().out)
     assert {"valid", "iou_median", "coverage_kl", "frechet", "kl_shape", "kl_floor_shape"} <= set(metrics)
     assert metrics["samples"] == 32
-    _bad(capsys, ["reconstruct", str(run), "--out", str(tmp_path / "r.png")], "a GAN has no encoder")
+    _bad(capsys, ["reconstruct", str(run), "--out", str(tmp_path / "r.png")], "this GAN has no encoder")
     _bad(capsys, ["eval", str(run), "--samples", "1"], "--samples must be at least 2")
 
 
@@ -128,6 +128,22 @@ def test_gan_losses_train_from_the_cli(tmp_path, capsys, loss):
     run = tmp_path / "r"
     assert main(["train", *GAN_TINY, "--steps", "10", f"gan_loss={loss}", *extra, "--run-dir", str(run)]) == 0
 
+
+def test_vae_gan_reconstructs_from_the_cli(tmp_path, capsys):
+    run = tmp_path / "vg"
+    assert main(["train", *GAN_TINY, "--steps", "10", "image_freq=10", "g_arch=transformer", "recon_weight=0.1",
+                 "--run-dir", str(run)]) == 0
+    acc = EventAccumulator(str(run), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    assert {"loss/recon", "loss/kl"} <= set(acc.Tags()["scalars"]) and "reconstructions" in acc.Tags()["images"]
+    out = tmp_path / "r.png"
+    assert main(["reconstruct", str(run), "--n", "4", "--out", str(out)]) == 0
+    with Image.open(out) as im:
+        assert im.size == (2 * (4 * 18 + 2), 2 * (2 * 18 + 2))  # held-out images above their reconstructions
+    capsys.readouterr()
+    _bad(capsys, ["train", *GAN_TINY, "recon_weight=1", "latent_categories=2", "--run-dir", str(tmp_path / "x")],
+         "recon_weight")
+    assert not (tmp_path / "x").exists()
 
 def test_recipes_are_listed_and_used(tmp_path, capsys):
     assert main(["list"]) == 0
