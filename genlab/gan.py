@@ -153,7 +153,7 @@ class GAN(nn.Module):
                                      outputs=2 * z_dim) if cfg.recon_weight > 0 else None
         betas = (cfg.beta1, cfg.beta2)
         self.batches_per_step = cfg.d_steps  # real batches per update, one per discriminator step
-        g_params = [*self.generator.parameters(), *(self.encoder.parameters() if self.encoder else [])]
+        g_params = [*self.generator.parameters(), *(self.encoder.parameters() if self.encoder is not None else [])]
         self.opt_g = make_optimizer(cfg.optimizer, g_params, cfg.learning_rate, betas=betas)
         self.opt_d = make_optimizer(cfg.optimizer, self.discriminator.parameters(),
                                     cfg.d_learning_rate or cfg.learning_rate, betas=betas)

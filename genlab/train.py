@@ -251,9 +251,6 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
                     if gan:
                         run.writer.add_image("samples", grid(model.generate(fixed_z), 8), step)
                         run.writer.add_histogram("d/logits_real", model.critic(fixed_x), step)
-                        if model.encoder is not None:  # VAE-GAN
-                            recon = model.reconstruct(fixed_x)
-                            run.writer.add_image("reconstructions", grid(torch.cat([fixed_x, recon]), 8), step)
                     else:
                         if cfg.model == "vae":  # the AE has no prior to sample from
                             run.writer.add_image("samples", grid(model.image(model.decode(fixed_z)), 8), step)
@@ -264,9 +261,10 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
                             if pairs:
                                 run.writer.add_image("swap", grid(swap(model, fixed_x[:pairs], fixed_x[pairs:2 * pairs],
                                                      kl.argsort(descending=True)[:1]), pairs), step)
+                        run.writer.add_histogram("latent/code", model.code(fixed_x), step)
+                    if not gan or model.encoder is not None:  # a GAN has an encoder only as a VAE-GAN
                         recon = model.reconstruct(fixed_x)
                         run.writer.add_image("reconstructions", grid(torch.cat([fixed_x, recon]), 8), step)
-                        run.writer.add_histogram("latent/code", model.code(fixed_x), step)
                 model.train()
             if cfg.eval_freq and step % cfg.eval_freq == 0 and step < cfg.steps and judgeable(cfg):
                 model.eval()
