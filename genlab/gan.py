@@ -200,10 +200,14 @@ class GAN(nn.Module):
         return {"loss/d": loss_d.item(), **metrics, "loss/total": loss_d.item() + loss_g.item(),
                 "d/real": d_real.mean().item(), "d/fake": d_fake.mean().item()}
 
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """VAE-GAN: (mu, log σ²) of q(z|x) for images x (B, C, r, r) in [0, 1], each (B, latent), as the VAE's."""
+        return self.encoder(2 * x - 1).chunk(2, dim=1)
+
     def vae_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """VAE-GAN: (−E_q log p(x|z), KL(q(z|x) ‖ N(0, I))), each the batch mean in nats per image, with G as
         the Bernoulli decoder and one reparameterised z per image."""
-        mu, logvar = self.encoder(2 * x - 1).chunk(2, dim=1)
+        mu, logvar = self.encode(x)
         recon = -log_bernoulli(x, self.generator(reparameterize(mu, logvar))).mean()
         return recon, kl_normal(mu, logvar).sum(1).mean()
 
@@ -234,7 +238,7 @@ class GAN(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """VAE-GAN only: images x (B, C, r, r) in [0, 1] through the encoder's mean code and the averaged generator."""
-        return self.generate(self.encoder(2 * x - 1).chunk(2, dim=1)[0])
+        return self.generate(self.encode(x)[0])
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:

@@ -145,6 +145,7 @@ def test_vae_gan_reconstructs_from_the_cli(tmp_path, capsys):
          "recon_weight")
     assert not (tmp_path / "x").exists()
 
+
 def test_recipes_are_listed_and_used(tmp_path, capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
