@@ -109,6 +109,9 @@ def discriminator(channels: int, resolution: int, width: int, norm: str, coords:
     conv per halving (Radford et al. 2016); vgg: two stride-1 3×3 convs, then a 2×2 average pool (the
     discriminators of Karras et al. 2018 without their resolution growing). Leaky ReLU throughout; batch
     norm, if chosen, on every conv but the first halving's."""
+    if arch not in ("dcgan", "vgg") or norm not in ("batch", "spectral", "none"):
+        raise ValueError(f"discriminator: arch must be dcgan or vgg and norm batch, spectral or none, "
+                         f"not {arch!r} and {norm!r}")
     s, n = start_size(resolution)
     sn = spectral_norm if norm == "spectral" else (lambda m: m)
     extra, add = (2, [AddCoords()]) if coords else (0, [])

@@ -63,6 +63,12 @@ def test_networks_fit_every_size(resolution, norm, extras, d_arch):
     assert d(x).shape == (3,)
 
 
+@pytest.mark.parametrize("arch, norm", [("resnet", "batch"), ("dcgan", "layer")])
+def test_discriminator_refuses_unknown_choices(arch, norm):
+    with pytest.raises(ValueError, match="arch must be dcgan or vgg"):
+        discriminator(1, 32, 8, norm, arch=arch)
+
+
 def test_minibatch_std_sees_a_collapsed_batch():
     h = torch.randn(8, 3, 4, 4)
     diverse, collapsed = MinibatchStd()(h), MinibatchStd()(h[:1].expand(8, -1, -1, -1))
