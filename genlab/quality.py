@@ -17,6 +17,8 @@ each shape's symmetry (a square's orientation is defined modulo 90°, an ellipse
 into `ORIENTATION_BINS` bins of its period. A KL estimated from n samples over b bins is biased up by
 about (b − 1) / 2n nats even for a perfect generator; that floor is reported next to each value.
 
+`valid_<shape>` and `valid_scale_<k>` break `valid` down by the best match's shape and scale.
+
 `frechet` is the Fréchet distance between Gaussians fitted to the factor network's penultimate
 features of samples and of real images (the recipe of FID, in a network trained on this data — not
 FID, whose Inception features know nothing of dSprites).
@@ -249,6 +251,18 @@ def coverage(factors: np.ndarray) -> dict[str, float]:
     return out
 
 
+def breakdown(valid: np.ndarray, factors: np.ndarray) -> dict[str, float | None]:
+    """The valid fraction among the samples whose best match has each shape (`valid_square`, …) and each scale
+    (`valid_scale_0` … `_5`, smallest first); None where no sample has it. `valid` averages these over the
+    generator's own mix, so a generator that draws too many of the shapes it draws well looks better than it is."""
+    out: dict[str, float | None] = {}
+    for column, names in ((0, shapes.SHAPES), (1, [f"scale_{k}" for k in range(shapes.SIZES[1])])):
+        for k, name in enumerate(names):
+            group = valid[factors[:, column] == k]
+            out[f"valid_{name}"] = float(group.mean()) if len(group) else None
+    return out
+
+
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """‖μa − μb‖² + tr(Σa + Σb − 2 (Σa Σb)^½) between Gaussians fitted to feature rows a, b (N, D)."""
     mu_a, mu_b = a.mean(0), b.mean(0)
@@ -273,7 +287,7 @@ def judge(samples: torch.Tensor, seed: int = 0) -> dict[str, float]:
     best, factors = match(samples, net, images)
     valid = (best >= IOU_THRESHOLD).numpy()
     result = {"samples": len(samples), "valid": float(valid.mean()), "iou_median": float(best.median()),
-              "valid_at_0.8": float((best >= 0.8).float().mean())}
+              "valid_at_0.8": float((best >= 0.8).float().mean()), **breakdown(valid, factors)}
     cov = coverage(factors[valid])
     if not valid.any():  # nothing to measure coverage on: null in JSON, a gap in TensorBoard
         cov = {k: (None if k.startswith("kl_") and not k.startswith("kl_floor") else v) for k, v in cov.items()}

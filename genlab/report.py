@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genlab.shapes import FACTORS
+from genlab.shapes import FACTORS, SHAPES
 
 
 def describe_result(result: dict) -> str:
@@ -15,6 +15,10 @@ def describe_result(result: dict) -> str:
         lines.append(f"{result['valid']:.1%} of {result['samples']} samples valid (IoU ≥ 0.9 with a real render; "
                      f"median IoU {result['iou_median']:.3f}), factor coverage KL {coverage} (worst factor), "
                      f"Fréchet distance (factor-network features) {result['frechet']:.2f}")
+        if "valid_scale_0" in result:  # eval.json files written before the breakdown lack it
+            lines.append("valid by best match: " + ", ".join(f"{s} {_percent(result[f'valid_{s}'])}" for s in SHAPES)
+                         + "; by scale, smallest first: "
+                         + ", ".join(_percent(result[f"valid_scale_{k}"]) for k in range(6)))
     if "mig" in result or "factor_vae" in result or "dci_disentanglement" in result:
         lines.append(describe_disentanglement(result))
     return "\n".join(lines) or "no sample metrics: they need the shapes data (genlab.quality judges samples against " \
@@ -41,3 +45,7 @@ def describe_likelihood(result: dict) -> str:
                 f"image over {result['images']} images")
     return (f"held-out reconstruction: {result['recon_nats']:.2f} nats per image, MSE {result['mse']:.5f} "
             f"over {result['images']} images")
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"

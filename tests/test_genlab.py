@@ -101,7 +101,8 @@ GAN_TINY = ["gan", "--data", "shapes:scale=5,orientation=0-3", "resolution=16", 
 def test_gan_train_sample_eval(tmp_path, capsys):
     run = tmp_path / "gan"
     assert main(["train", *GAN_TINY, "--run-dir", str(run), "eval_freq=20", "binarize=true"]) == 0
-    assert "samples valid" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "samples valid" in printed and "by scale, smallest first" in printed
     result = json.loads((run / "eval.json").read_text())
     assert 0 <= result["valid"] <= 1 and result["samples"] == 64 and result["frechet"] >= 0
     acc = EventAccumulator(str(run), size_guidance={"images": 0, "scalars": 0})
@@ -116,7 +117,8 @@ def test_gan_train_sample_eval(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(run), "--samples", "32", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert {"valid", "iou_median", "coverage_kl", "frechet", "kl_shape", "kl_floor_shape"} <= set(metrics)
+    assert {"valid", "iou_median", "coverage_kl", "frechet", "kl_shape", "kl_floor_shape", "valid_heart",
+            "valid_scale_5"} <= set(metrics)
     assert metrics["samples"] == 32
     _bad(capsys, ["reconstruct", str(run), "--out", str(tmp_path / "r.png")], "this GAN has no encoder")
     _bad(capsys, ["eval", str(run), "--samples", "1"], "--samples must be at least 2")

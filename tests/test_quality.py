@@ -57,6 +57,8 @@ def test_real_renders_are_valid_and_cover_their_factors(real16):
     result = quality.judge(x)
     assert result["valid"] >= 0.98
     assert result["iou_median"] == 1.0
+    shown = [result[f"valid_{name}"] for name in (*shapes.SHAPES, *(f"scale_{k}" for k in range(6)))]
+    assert all(v is not None and v >= 0.9 for v in shown)  # 400 renders hold every shape and scale
     assert result["frechet"] < quality.judge(torch.zeros_like(x))["frechet"]
     _, found = quality.match(x, quality.factor_net(16))
     same = quality.match(x, quality.factor_net(16))[0] == 1.0
@@ -97,3 +99,14 @@ def test_collapsed_generator_has_poor_coverage(real16):
 def test_bad_sample_shape_is_refused():
     with pytest.raises(ValueError, match="must be"):
         quality.judge(torch.zeros(4, 3, 32, 32))
+
+
+def test_breakdown_groups_validity_by_the_best_match():
+    # rows: shape, scale, orientation, x, y of each sample's best match
+    factors = np.array([[0, 0, 0, 0, 0], [0, 5, 0, 0, 0], [2, 5, 3, 1, 1], [2, 5, 0, 2, 2], [2, 0, 0, 3, 3]])
+    valid = np.array([True, False, False, True, True])
+    out = quality.breakdown(valid, factors)
+    assert out["valid_square"] == 0.5 and out["valid_ellipse"] is None
+    assert out["valid_heart"] == pytest.approx(2 / 3)
+    assert out["valid_scale_0"] == 1.0 and out["valid_scale_5"] == pytest.approx(1 / 3)
+    assert out["valid_scale_1"] is None and len(out) == 9
