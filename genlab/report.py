@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genlab.shapes import FACTORS, SHAPES
+from genlab.shapes import FACTORS, SHAPES, SIZES
 
 
 def describe_result(result: dict) -> str:
@@ -15,10 +15,10 @@ def describe_result(result: dict) -> str:
         lines.append(f"{result['valid']:.1%} of {result['samples']} samples valid (IoU ≥ 0.9 with a real render; "
                      f"median IoU {result['iou_median']:.3f}), factor coverage KL {coverage} (worst factor), "
                      f"Fréchet distance (factor-network features) {result['frechet']:.2f}")
-        if "valid_scale_0" in result:  # eval.json files written before the breakdown lack it
+        if "valid_scale_0" in result:  # judged before the breakdown existed: no second line
             lines.append("valid by best match: " + ", ".join(f"{s} {_percent(result[f'valid_{s}'])}" for s in SHAPES)
                          + "; by scale, smallest first: "
-                         + ", ".join(_percent(result[f"valid_scale_{k}"]) for k in range(6)))
+                         + ", ".join(_percent(result[f"valid_scale_{k}"]) for k in range(SIZES[1])))
     if "mig" in result or "factor_vae" in result or "dci_disentanglement" in result:
         lines.append(describe_disentanglement(result))
     return "\n".join(lines) or "no sample metrics: they need the shapes data (genlab.quality judges samples against " \
