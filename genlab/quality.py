@@ -1,7 +1,7 @@
 """Judging generated `shapes` images exactly, because the data are procedural.
 
-A *factor network* (a small CNN trained on the shapes renders, one per resolution, cached on disk
-after the first use) reads the five factors off an image. For each sample its top candidates per
+A *factor network* (`genlab.factor_net`: a small CNN trained on the shapes renders, one per resolution,
+cached on disk after the first use) reads the five factors off an image. For each sample its top candidates per
 factor are re-rendered and compared with the sample, and the best one is then improved by local
 search (every shape and scale, nearby orientations and positions, until no neighbour matches
 better). Samples that this finds just short of valid (IoU in [0.8, 0.9)) are then compared with
@@ -26,102 +26,24 @@ FID, whose Inception features know nothing of dSprites).
 
 from __future__ import annotations
 
-import os
 from functools import cache
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from genlab import shapes
+from genlab.factor_net import FactorNet, as_float, factor_net, renders
 
 IOU_THRESHOLD = 0.9
 BRUTE_FORCE_FROM = 0.8  # samples whose searched IoU lies in [this, IOU_THRESHOLD) are matched by brute force
 ORIENTATION_BINS = 10
 SYMMETRY = (4, 2, 1)  # rotational symmetry of square, ellipse, heart
 TOP_K = (2, 2, 12, 3, 3)  # candidates per factor: shape, scale, orientation (symmetric ones share mass), x, y
-_VERSION = 2  # bump when the network or its training changes: old caches are then ignored
-
-
-class FactorNet(nn.Module):
-    """Conv torso (one stride-2 layer per halving down to 4×4) → 256 features → one softmax head per factor."""
-
-    def __init__(self, resolution: int):
-        super().__init__()
-        layers: list[nn.Module] = []
-        c, size = 1, resolution
-        while size > 4:  # 1 → 32 → 64 → 128 → 128 channels; every layer stride 2 (cheap: it trains on first use)
-            out = min(max(2 * c, 32), 128)
-            layers += [nn.Conv2d(c, out, 4, 2, 1), nn.BatchNorm2d(out), nn.ReLU()]
-            c, size = out, size // 2
-        self.torso = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * 16, 256), nn.ReLU())
-        self.heads = nn.ModuleList(nn.Linear(256, n) for n in shapes.SIZES)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, r, r) in [0, 1] → (B, 256)
-        return self.torso(x)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:  # logits per factor, [(B, 3), (B, 6), …]
-        h = self.features(x)
-        return [head(h) for head in self.heads]
-
-
-def _images(resolution: int) -> torch.Tensor:
-    """All renders at `resolution`, (N, r, r) uint8 (0/1 at 64, coverage 0…255 below)."""
-    return torch.from_numpy(shapes.all_images(resolution))
-
-
-def _as_float(images: torch.Tensor, resolution: int) -> torch.Tensor:
-    """uint8 renders (..., r, r) → floats in [0, 1] (binary at 64, coverage below)."""
-    return images.float().div_(1.0 if resolution == 64 else 255.0)
 
 
 def _binary(images: torch.Tensor, resolution: int) -> torch.Tensor:
-    """uint8 renders (..., r, r) → bool, on where at least half covered: `_as_float(...) >= 0.5` without floats."""
+    """uint8 renders (..., r, r) → bool, on where at least half covered: `as_float(...) >= 0.5` without floats."""
     return images >= (1 if resolution == 64 else 128)
-
-
-@torch.enable_grad()  # also when called from `judge`, which runs under no_grad
-def train_factor_net(resolution: int, steps: int = 2000, batch_size: int = 128, seed: int = 0,
-                     noise: float = 0.1) -> FactorNet:
-    """Fit the factor network to random renders (plus a little pixel noise, so imperfect samples still read)."""
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    images, n = _images(resolution), shapes.N_IMAGES
-    labels = torch.from_numpy(shapes.factors_of(np.arange(n)))
-    net = FactorNet(resolution)
-    opt = torch.optim.Adam(net.parameters(), 1e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps)
-    for _ in range(steps):
-        idx = torch.randint(n, (batch_size,), generator=gen)
-        x = _as_float(images[idx], resolution).unsqueeze(1)
-        # half the batch binarised at a random level in [0.3, 0.7]: samples are often sharper than the
-        # coverage renders, and a reader that only saw grey edges misreads them (as larger, shifted shapes)
-        level = 0.3 + 0.4 * torch.rand(batch_size, 1, 1, 1, generator=gen)
-        sharp = torch.rand(batch_size, 1, 1, 1, generator=gen) < 0.5
-        x = torch.where(sharp, (x >= level).float(), x)
-        x = (x + noise * torch.randn(x.shape, generator=gen)).clamp_(0, 1)
-        loss = sum(F.cross_entropy(logits, labels[idx, i]) for i, logits in enumerate(net(x)))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-    return net.eval()
-
-
-def factor_net(resolution: int) -> FactorNet:
-    """The factor network for `resolution`, trained on first use and cached beside the renders."""
-    path = shapes.cache_dir() / f"factor-net-{resolution}-v{_VERSION}.pt"
-    if path.exists():
-        net = FactorNet(resolution)
-        net.load_state_dict(torch.load(path, weights_only=True))
-        return net.eval()
-    net = train_factor_net(resolution)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(net.state_dict(), tmp)
-    os.replace(tmp, path)  # a killed training never leaves half a file
-    return net
 
 
 def iou(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
@@ -164,7 +86,7 @@ def match(samples: torch.Tensor, net: FactorNet, images: torch.Tensor | None = N
     the factor network's top candidates, then local search from the best of them (module docstring).
     `images`: all renders at r, if the caller has them loaded."""
     resolution = samples.shape[-1]
-    images = _images(resolution) if images is None else images
+    images = renders(resolution) if images is None else images
     chunk = max(1, 2**26 // (len(_offsets()) * resolution**2))  # samples at a time: ≤ 64M candidate pixels
     best_iou, best_factors = [], []
     for start in range(0, len(samples), chunk):
@@ -283,7 +205,7 @@ def judge(samples: torch.Tensor, seed: int = 0) -> dict[str, float]:
         raise ValueError(f"samples must be (N, 1, r, r) with r in 16, 32, 64, not {tuple(samples.shape)}")
     samples = samples.float().cpu()
     net = factor_net(resolution)
-    images = _images(resolution)  # loaded once, for the candidates and the real images
+    images = renders(resolution)  # loaded once, for the candidates and the real images
     best, factors = match(samples, net, images)
     valid = (best >= IOU_THRESHOLD).numpy()
     result = {"samples": len(samples), "valid": float(valid.mean()), "iou_median": float(best.median()),
@@ -294,7 +216,7 @@ def judge(samples: torch.Tensor, seed: int = 0) -> dict[str, float]:
     result["coverage_kl"] = max(cov[f"kl_{f}"] for f in shapes.FACTORS) if valid.any() else None
     result.update(cov)
     real_idx = np.random.default_rng(seed).choice(shapes.N_IMAGES, len(samples), replace=False)
-    real = _as_float(images[torch.from_numpy(real_idx)], resolution).unsqueeze(1)
+    real = as_float(images[torch.from_numpy(real_idx)], resolution).unsqueeze(1)
     feats = [torch.cat([net.features(x[i:i + 256]) for i in range(0, len(x), 256)]).numpy().astype(np.float64)
              for x in (samples, real)]
     result["frechet"] = frechet_distance(*feats)

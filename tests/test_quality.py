@@ -72,7 +72,7 @@ def test_match_agrees_with_brute_force_on_sharpened_noisy_and_shifted_renders(re
     noise = 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
     cases = torch.cat([(x >= 0.5).float(), (x + noise).clamp(0, 1), torch.roll(x, 1, dims=-1)])
     found, _ = quality.match(cases, quality.factor_net(16))
-    exact, index = quality.brute_force(cases, quality._images(16), 16)
+    exact, index = quality.brute_force(cases, quality.renders(16), 16)
     assert torch.equal(found >= quality.IOU_THRESHOLD, exact >= quality.IOU_THRESHOLD)  # `valid` is exact
     assert (found <= exact + 1e-6).all()  # the search never claims more than the best render gives
     assert (found == exact).float().mean() >= 0.95
