@@ -16,7 +16,9 @@ it averages out G's oscillation around the equilibrium. Architecture options: a 
 generator (a glyph placed by a pose read off z; `TransformerGenerator`), optionally drawn at k times
 the resolution and averaged down as the shapes data are rasterised; a VGG-style discriminator (two 3×3
 convs and an average pool per halving) instead of DCGAN's strided convs; CoordConv channels in G
-and D (Liu et al. 2018), a minibatch-std feature in D (Karras et al. 2018), a categorical part of z.
+and D (Liu et al. 2018), a minibatch-std feature in D (Karras et al. 2018), a categorical part of z, which
+InfoGAN's term (Chen et al. 2016; `info_weight` > 0) makes readable from the image: a head Q on D's conv
+stack guesses the category, and D and G both add λ · CE(Q(G(z, c)), c) to their losses.
 VAE-GAN (Larsen et al. 2016; `recon_weight` > 0): an encoder q(z|x) is trained with G as its decoder,
 and G's loss adds the weighted negative ELBO of the real batch, so that G also learns from every pixel.
 Images are in [0, 1]; G ends in a sigmoid and D sees 2x − 1.
@@ -56,7 +58,13 @@ class GANConfig:
     """Discriminator width: channels of its first layer (doubling at each halving)."""
     latent_categories: int = 0
     """Add a uniform categorical code (one-hot, this many values) to G's Gaussian noise (0 = none): a
-    discrete choice lets G keep separate modes (shapes) apart instead of blending them where z crosses over."""
+    discrete choice lets G keep separate modes (shapes) apart instead of blending them where z crosses over.
+    With g_arch = transformer the code reaches the glyph only, not the pose: it chooses what is drawn."""
+    info_weight: float = 0.0
+    """InfoGAN (Chen et al. 2016): > 0 gives D latent_categories more outputs, the logits of a guess Q(c|x) of
+    the category that drew x, and adds this times its cross-entropy on generated images to D's and G's losses
+    (a lower bound on the mutual information between c and G(z, c), up to a constant), so the category must
+    show in the image: one category per mode instead of an arbitrary input. Needs latent_categories. 0 = off."""
     g_arch: Literal["dcgan", "transformer"] = "dcgan"
     """Generator: dcgan (transposed convs straight to the image), or transformer: the DCGAN net draws a glyph
     in its own frame and a spatial transformer places it (rotation, scale, shift read off z)."""
@@ -95,12 +103,14 @@ class GANConfig:
             check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
         check(0 <= self.ema < 1, "ema", "must be in [0, 1)")
         check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
-        for key in ("gp_weight", "d_learning_rate", "r1_weight", "latent_categories", "recon_weight"):
+        for key in ("gp_weight", "d_learning_rate", "r1_weight", "latent_categories", "recon_weight", "info_weight"):
             check(getattr(self, key) >= 0, key, f"must be >= 0, not {getattr(self, key)}")
         check(not (self.gan_loss == "wgan-gp" and self.d_norm == "batch"), "d_norm",
               "batch is not for wgan-gp (batch norm breaks the per-sample gradient penalty); use none or spectral")
         check(self.recon_weight == 0 or self.latent_categories == 0, "recon_weight",
               "needs latent_categories = 0 (the encoder gives a Gaussian code, no category)")
+        check(self.info_weight == 0 or self.latent_categories > 0, "info_weight",
+              "needs latent_categories > 0 (the code whose mutual information with the image it raises)")
         check(self.supersample == 1 or self.g_arch == "transformer", "supersample",
               "needs g_arch = transformer (the dcgan generator draws at the resolution itself)")
 
@@ -141,12 +151,13 @@ class GAN(nn.Module):
         z_dim = cfg.latent_categories + cfg.latent_dim
         if cfg.g_arch == "transformer":
             self.generator = TransformerGenerator(z_dim, channels, resolution, cfg.g_channels, cfg.coord_conv,
-                                                  supersample=cfg.supersample)
+                                                  supersample=cfg.supersample, glyph_only=cfg.latent_categories)
         else:
             self.generator = generator(z_dim, channels, resolution, cfg.g_channels, cfg.coord_conv)
         norm = cfg.d_norm if cfg.d_norm != "auto" else ("none" if cfg.gan_loss == "wgan-gp" else "batch")
+        self.q_outputs = cfg.latent_categories if cfg.info_weight > 0 else 0  # InfoGAN's Q head shares D's stack
         self.discriminator = discriminator(channels, resolution, cfg.d_channels, norm, cfg.coord_conv,
-                                           cfg.minibatch_std, cfg.d_arch)
+                                           cfg.minibatch_std, cfg.d_arch, outputs=1 + self.q_outputs)
         self.g_ema = copy.deepcopy(self.generator).requires_grad_(False)
         # VAE-GAN's encoder: image → (mu, log σ²) of q(z|x); absent otherwise, so plain GAN checkpoints keep their keys
         self.encoder = discriminator(channels, resolution, cfg.d_channels, "batch", cfg.coord_conv,
@@ -159,7 +170,18 @@ class GAN(nn.Module):
                                     cfg.d_learning_rate or cfg.learning_rate, betas=betas)
 
     def critic(self, x: torch.Tensor) -> torch.Tensor:
-        return self.discriminator(2 * x - 1)
+        return self.judge(x)[0]
+
+    def judge(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """D's logit (B,) for images x in [0, 1], and InfoGAN's category logits (B, K) (None without it)."""
+        out = self.discriminator(2 * x - 1)
+        return (out[:, 0], out[:, 1:]) if self.q_outputs else (out, None)
+
+    def info_loss(self, q_logits: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
+        """InfoGAN: the cross-entropy of Q's guess against the category in z's one-hot part (0 without it)."""
+        if q_logits is None:
+            return torch.zeros((), device=z.device)
+        return F.cross_entropy(q_logits, z[:, :self.q_outputs].argmax(1))
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z (n, latent_categories + latent_dim): a uniform one-hot category (if any), then N(0, I)."""
@@ -174,11 +196,13 @@ class GAN(nn.Module):
         """d_steps discriminator steps (x holds d_steps real batches), then one generator step."""
         cfg = self.cfg
         for real in x.chunk(cfg.d_steps):
+            z = self.noise(len(real))
             with torch.no_grad():
-                fake = torch.sigmoid(self.generator(self.noise(len(real))))
+                fake = torch.sigmoid(self.generator(z))
             real.requires_grad_(cfg.r1_weight > 0)
-            d_real, d_fake = self.critic(real), self.critic(fake)
-            loss_d = d_loss(cfg.gan_loss, d_real, d_fake, cfg.label_smoothing)
+            (d_real, _), (d_fake, q_fake) = self.judge(real), self.judge(fake)
+            loss_info_d = self.info_loss(q_fake, z)
+            loss_d = d_loss(cfg.gan_loss, d_real, d_fake, cfg.label_smoothing) + cfg.info_weight * loss_info_d
             if cfg.gan_loss == "wgan-gp":
                 loss_d = loss_d + cfg.gp_weight * gradient_penalty(self.critic, real, fake)
             if cfg.r1_weight > 0:
@@ -186,10 +210,16 @@ class GAN(nn.Module):
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
-        d_fake_g = self.critic(torch.sigmoid(self.generator(self.noise(len(real)))))
+        z = self.noise(len(real))
+        d_fake_g, q_fake_g = self.judge(torch.sigmoid(self.generator(z)))
         loss_g = g_loss(cfg.gan_loss, d_fake_g)
         metrics = {"loss/g": loss_g.item()}
+        if self.q_outputs:
+            loss_info = self.info_loss(q_fake_g, z)
+            loss_g = loss_g + cfg.info_weight * loss_info
+            metrics.update({"loss/info": loss_info.item(), "loss/info_d": loss_info_d.item()})
         if self.encoder is not None:  # a separate G pass: its batch-norm statistics are the codes', not the prior's
+            # one real batch per G step, as for the adversarial term: the last D step's (all of x when d_steps = 1)
             recon, kl = self.vae_terms(real.detach())
             loss_g = loss_g + cfg.recon_weight * (recon + cfg.beta * kl)
             metrics.update({"loss/recon": recon.item(), "loss/kl": kl.item()})

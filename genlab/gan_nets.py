@@ -87,19 +87,20 @@ class TransformerGenerator(nn.Module):
     """z → a glyph drawn by the DCGAN generator in its own frame, then placed on the canvas by a pose that a
     small MLP reads off z (`place`). Position, size and orientation are then exact geometric operations
     rather than something the conv stack has to draw, and at s < 1 the glyph is drawn at a finer resolution
-    than the canvas shows it."""
+    than the canvas shows it. The first `glyph_only` entries of z (the categorical code) reach the glyph alone:
+    a category can then change what is drawn, never where or how large."""
 
     def __init__(self, latent_dim: int, channels: int, resolution: int, width: int, coords: bool = False,
-                 start_scale: float = 0.5, supersample: int = 1):
+                 start_scale: float = 0.5, supersample: int = 1, glyph_only: int = 0):
         super().__init__()
         self.glyph = generator(latent_dim, channels, resolution, width, coords)
-        self.pose = nn.Sequential(nn.Linear(latent_dim, 128), nn.ReLU(), nn.Linear(128, 5))
+        self.pose = nn.Sequential(nn.Linear(latent_dim - glyph_only, 128), nn.ReLU(), nn.Linear(128, 5))
         nn.init.zeros_(self.pose[-1].weight)  # start at θ = 0, s = start_scale, t = 0 for every z
         nn.init.zeros_(self.pose[-1].bias)
-        self.start_scale, self.supersample = start_scale, supersample
+        self.start_scale, self.supersample, self.glyph_only = start_scale, supersample, glyph_only
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return place(self.glyph(z), self.pose(z), self.start_scale, self.supersample)
+        return place(self.glyph(z), self.pose(z[:, self.glyph_only:]), self.start_scale, self.supersample)
 
 
 def discriminator(channels: int, resolution: int, width: int, norm: str, coords: bool = False,

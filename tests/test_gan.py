@@ -103,6 +103,19 @@ def test_transformer_generator_places_its_glyph_by_the_pose():
         assert torch.allclose(g(z)[..., 4:-4, 4:-4], expected, atol=1e-4)  # inside: away from the border
 
 
+def test_transformer_generator_keeps_the_category_out_of_the_pose():
+    torch.manual_seed(0)
+    g = TransformerGenerator(6, 1, 16, 8, glyph_only=2).eval()
+    z = torch.randn(3, 6)
+    other = z.clone()
+    other[:, :2] += 1.0  # another category: the glyph changes, the pose cannot
+    assert torch.equal(g.pose(z[:, 2:]), g.pose(other[:, 2:])) and g.pose[0].in_features == 4
+    assert not torch.allclose(g.glyph(z), g.glyph(other))
+    with torch.no_grad():
+        g.pose[-1].bias.copy_(torch.tensor([0.3, 0.2, 0.1, 0.2, -0.1]))
+    assert torch.allclose(g(z), place(g.glyph(z), g.pose(z[:, 2:]), 0.5))
+
+
 def test_supersampling_measures_coverage_like_the_data():
     # a hard vertical edge in the glyph, shifted a quarter of a canvas pixel right: at 8 px the edge lies at
     # x = 4.25, so pixel column 4 ([4, 5]) is a quarter covered — the value the data's 2 × 2 averaging gives
@@ -244,3 +257,43 @@ def test_vae_gan_update_trains_the_encoder_with_the_generator():
 def test_vae_gan_refuses_a_categorical_code():
     with pytest.raises(UsageError, match="recon_weight"):
         build(GenConfig, {"model": "gan", "recon_weight": 1.0, "latent_categories": 3})
+
+
+def _info_gan(**extra) -> GAN:
+    cfg = build(GenConfig, {"model": "gan", "latent_dim": 4, "latent_categories": 3, "info_weight": 1.0,
+                            "g_channels": 8, "d_channels": 8, "learning_rate": 1e-3, **extra})
+    return GAN(cfg, 1, 16)
+
+
+def test_info_gan_head_and_loss():
+    torch.manual_seed(0)
+    gan = _info_gan()
+    x = torch.rand(5, 1, 16, 16)
+    logit, q = gan.judge(x)
+    assert logit.shape == (5,) and q.shape == (5, 3)
+    assert torch.equal(gan.critic(x), logit)
+    z = gan.noise(5)
+    by_hand = -(q.log_softmax(1) * z[:, :3]).sum(1).mean()  # −E log Q(c|x) for the one-hot c
+    assert torch.allclose(gan.info_loss(q, z), by_hand)
+    plain = _info_gan(info_weight=0.0)
+    assert plain.judge(x)[1] is None and plain.critic(x).shape == (5,)
+    assert "loss/info" not in plain.update(torch.rand(4, 1, 16, 16))
+    with pytest.raises(UsageError, match="info_weight"):
+        build(GenConfig, {"model": "gan", "info_weight": 1.0})
+
+
+@pytest.mark.parametrize("frozen", ["d", "g", None])
+def test_info_gan_makes_the_category_readable_from_the_image(frozen):
+    # each side lowers the cross-entropy alone: Q learns to read G's images (G frozen), G learns to draw what
+    # Q reads (D frozen), and together they do it best
+    torch.manual_seed(0)
+    gan = _info_gan(**{"d": {"d_learning_rate": 1e-12}, "g": {"learning_rate": 1e-12, "d_learning_rate": 1e-3},
+                       None: {}}[frozen])
+    real = (torch.rand(16, 1, 16, 16) > 0.7).float()
+    first = gan.update(real)["loss/info"]
+    assert first == pytest.approx(math.log(3), abs=0.3)  # a guess at first
+    for _ in range(60):
+        metrics = gan.update(real)
+    assert metrics["loss/info"] < 0.5 * first and metrics["loss/info_d"] < 0.5 * first
+    if frozen is None:
+        assert metrics["loss/info"] < 0.2 * math.log(3)
