@@ -170,17 +170,15 @@ class GAN(nn.Module):
                                     cfg.d_learning_rate or cfg.learning_rate, betas=betas)
 
     def critic(self, x: torch.Tensor) -> torch.Tensor:
-        return self.judge(x)[0]
+        return self.discriminate(x)[0]
 
-    def judge(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def discriminate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """D's logit (B,) for images x in [0, 1], and InfoGAN's category logits (B, K) (None without it)."""
         out = self.discriminator(2 * x - 1)
         return (out[:, 0], out[:, 1:]) if self.q_outputs else (out, None)
 
-    def info_loss(self, q_logits: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
-        """InfoGAN: the cross-entropy of Q's guess against the category in z's one-hot part (0 without it)."""
-        if q_logits is None:
-            return torch.zeros((), device=z.device)
+    def info_loss(self, q_logits: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """InfoGAN: the cross-entropy of Q's guess against the category in z's one-hot part."""
         return F.cross_entropy(q_logits, z[:, :self.q_outputs].argmax(1))
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -200,9 +198,11 @@ class GAN(nn.Module):
             with torch.no_grad():
                 fake = torch.sigmoid(self.generator(z))
             real.requires_grad_(cfg.r1_weight > 0)
-            (d_real, _), (d_fake, q_fake) = self.judge(real), self.judge(fake)
-            loss_info_d = self.info_loss(q_fake, z)
-            loss_d = d_loss(cfg.gan_loss, d_real, d_fake, cfg.label_smoothing) + cfg.info_weight * loss_info_d
+            (d_real, _), (d_fake, q_fake) = self.discriminate(real), self.discriminate(fake)
+            loss_d = d_loss(cfg.gan_loss, d_real, d_fake, cfg.label_smoothing)
+            if self.q_outputs:
+                loss_info_d = self.info_loss(q_fake, z)
+                loss_d = loss_d + cfg.info_weight * loss_info_d
             if cfg.gan_loss == "wgan-gp":
                 loss_d = loss_d + cfg.gp_weight * gradient_penalty(self.critic, real, fake)
             if cfg.r1_weight > 0:
@@ -211,7 +211,7 @@ class GAN(nn.Module):
             loss_d.backward()
             self.opt_d.step()
         z = self.noise(len(real))
-        d_fake_g, q_fake_g = self.judge(torch.sigmoid(self.generator(z)))
+        d_fake_g, q_fake_g = self.discriminate(torch.sigmoid(self.generator(z)))
         loss_g = g_loss(cfg.gan_loss, d_fake_g)
         metrics = {"loss/g": loss_g.item()}
         if self.q_outputs:

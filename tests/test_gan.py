@@ -269,14 +269,14 @@ def test_info_gan_head_and_loss():
     torch.manual_seed(0)
     gan = _info_gan()
     x = torch.rand(5, 1, 16, 16)
-    logit, q = gan.judge(x)
+    logit, q = gan.discriminate(x)
     assert logit.shape == (5,) and q.shape == (5, 3)
     assert torch.equal(gan.critic(x), logit)
     z = gan.noise(5)
     by_hand = -(q.log_softmax(1) * z[:, :3]).sum(1).mean()  # −E log Q(c|x) for the one-hot c
     assert torch.allclose(gan.info_loss(q, z), by_hand)
     plain = _info_gan(info_weight=0.0)
-    assert plain.judge(x)[1] is None and plain.critic(x).shape == (5,)
+    assert plain.discriminate(x)[1] is None and plain.critic(x).shape == (5,)
     assert "loss/info" not in plain.update(torch.rand(4, 1, 16, 16))
     with pytest.raises(UsageError, match="info_weight"):
         build(GenConfig, {"model": "gan", "info_weight": 1.0})
