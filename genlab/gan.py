@@ -39,8 +39,8 @@ from genlab.losses import kl_normal, log_bernoulli, reparameterize
 from labcore.config import check
 from labcore.optim import make_optimizer
 
-__all__ = ["GAN", "GANConfig", "AddCoords", "MinibatchStd", "TransformerGenerator", "d_loss", "discriminator",
-           "g_loss", "generator", "gradient_penalty", "r1_penalty"]
+__all__ = ["GAN", "GANConfig", "AddCoords", "MinibatchStd", "TransformerGenerator", "d_loss", "d_objective",
+           "discriminator", "g_loss", "generator", "gradient_penalty", "r1_penalty"]
 
 
 @dataclass
@@ -65,9 +65,23 @@ class GANConfig:
     the category that drew x, and adds this times its cross-entropy on generated images to D's and G's losses
     (a lower bound on the mutual information between c and G(z, c), up to a constant), so the category must
     show in the image: one category per mode instead of an arbitrary input. Needs latent_categories. 0 = off."""
-    g_arch: Literal["dcgan", "transformer"] = "dcgan"
-    """Generator: dcgan (transposed convs straight to the image), or transformer: the DCGAN net draws a glyph
-    in its own frame and a spatial transformer places it (rotation, scale, shift read off z)."""
+    g_arch: Literal["dcgan", "transformer", "sprites"] = "dcgan"
+    """Generator: dcgan (transposed convs straight to the image), transformer (the DCGAN net draws a glyph
+    in its own frame and a spatial transformer places it: rotation, scale, shift read off z), or sprites
+    (`genlab.sprite_gan`: K sprites learnt by reconstruction first, then a GAN on (sprite, pose) codes; for
+    images of a few rigid objects, such as shapes; g_channels and d_channels are then its MLPs' widths)."""
+    sprites: int = 6
+    """sprites only: how many sprites (more than the objects in the data is safe: spares share an object)."""
+    sprite_steps: int = 3000
+    """sprites only: steps of stage 1 (learning the sprites by reconstruction) before the GAN on codes."""
+    sprite_angles: int = 128
+    """sprites only: angles tried when fitting a sprite to an image (the pose's rotation is on this grid)."""
+    sprite_learning_rate: float = 3e-2
+    """sprites only: Adam step size of the sprites' pixels (constant, then decaying over stage 1's last 30 %)."""
+    fourier_features: int = 40
+    """sprites only: random Fourier features of the code that D sees beside it (Tancik et al. 2020), 0 = none."""
+    fourier_scale: float = 3.0
+    """sprites only: standard deviation of those features' frequencies, per standard deviation of the code."""
     supersample: int = 1
     """transformer only: draw the canvas at this many times the resolution and average each block (after the
     sigmoid), as the shapes data are rasterised; 1 = draw at the resolution itself."""
@@ -111,6 +125,14 @@ class GANConfig:
               "needs latent_categories = 0 (the encoder gives a Gaussian code, no category)")
         check(self.info_weight == 0 or self.latent_categories > 0, "info_weight",
               "needs latent_categories > 0 (the code whose mutual information with the image it raises)")
+        for key in ("sprites", "sprite_steps", "sprite_angles", "sprite_learning_rate"):
+            check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
+        check(self.fourier_features >= 0 and self.fourier_scale > 0, "fourier_features",
+              "needs fourier_features >= 0 and fourier_scale > 0")
+        if self.g_arch == "sprites":
+            for key in ("latent_categories", "info_weight", "recon_weight"):
+                check(getattr(self, key) == 0, key, "does not apply to g_arch = sprites (its sprite index is "
+                      "the category, and it reconstructs through its sprites)")
         check(self.supersample == 1 or self.g_arch == "transformer", "supersample",
               "needs g_arch = transformer (the dcgan generator draws at the resolution itself)")
 
@@ -125,14 +147,26 @@ def d_loss(kind: str, d_real: torch.Tensor, d_fake: torch.Tensor, smoothing: flo
     return d_fake.mean() - d_real.mean()  # wgan-gp: the critic's estimate of −W(p_data, p_G)
 
 
+def d_objective(cfg, critic, real: torch.Tensor, fake: torch.Tensor, d_real: torch.Tensor,
+                d_fake: torch.Tensor) -> torch.Tensor:
+    """D's whole loss as the config asks: `d_loss`, plus the gradient penalty (wgan-gp) through `critic`, plus R1
+    (`real` must then require grad)."""
+    loss = d_loss(cfg.gan_loss, d_real, d_fake, cfg.label_smoothing)
+    if cfg.gan_loss == "wgan-gp":
+        loss = loss + cfg.gp_weight * gradient_penalty(critic, real, fake)
+    if cfg.r1_weight > 0:
+        loss = loss + cfg.r1_weight / 2 * r1_penalty(d_real, real)
+    return loss
+
+
 def g_loss(kind: str, d_fake: torch.Tensor) -> torch.Tensor:
     """Generator loss from D's logits on generated images (B,)."""
     return F.softplus(-d_fake).mean() if kind == "ns" else -d_fake.mean()
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """E[(‖∇_x̂ D(x̂)‖₂ − 1)²] at random points x̂ on lines between real and generated images."""
-    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+    """E[(‖∇_x̂ D(x̂)‖₂ − 1)²] at random points x̂ on lines between real and generated inputs (B, ...)."""
+    eps = torch.rand(real.shape[0], *[1] * (real.dim() - 1), device=real.device)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
@@ -199,14 +233,10 @@ class GAN(nn.Module):
                 fake = torch.sigmoid(self.generator(z))
             real.requires_grad_(cfg.r1_weight > 0)
             (d_real, _), (d_fake, q_fake) = self.discriminate(real), self.discriminate(fake)
-            loss_d = d_loss(cfg.gan_loss, d_real, d_fake, cfg.label_smoothing)
+            loss_d = d_objective(cfg, self.critic, real, fake, d_real, d_fake)
             if self.q_outputs:
                 loss_info_d = self.info_loss(q_fake, z)
                 loss_d = loss_d + cfg.info_weight * loss_info_d
-            if cfg.gan_loss == "wgan-gp":
-                loss_d = loss_d + cfg.gp_weight * gradient_penalty(self.critic, real, fake)
-            if cfg.r1_weight > 0:
-                loss_d = loss_d + cfg.r1_weight / 2 * r1_penalty(d_real, real)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()

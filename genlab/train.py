@@ -26,6 +26,7 @@ from genlab.gan import GAN, GANConfig
 from genlab.images import grid
 from genlab.latents import swap, traversal
 from genlab.metrics import METRICS
+from genlab.sprite_gan import SpriteGAN
 from genlab.vae import VAE, FactorVAE, VAEConfig
 from labcore.config import check, to_dict
 from labcore.errors import TrainingError, UsageError
@@ -105,6 +106,8 @@ class GenConfig(GANConfig, VAEConfig):
             check(getattr(self, key) >= 2, key, f"must be >= 2, not {getattr(self, key)}")
         check(self.traversal_limit > 0, "traversal_limit", "must be > 0")
         check(self.objective == "elbo" or self.model == "vae", "objective", "applies to model = vae only")
+        check(self.model != "gan" or self.g_arch != "sprites" or self.sprite_steps < self.steps, "sprite_steps",
+              f"must be below steps ({self.steps}): the GAN on codes trains after the sprites")
         unknown = set(metric_names(self.metrics)) - set(METRICS)
         check(not unknown, "metrics", f"unknown {', '.join(sorted(unknown))}; choose from {', '.join(METRICS)} "
               "or none")
@@ -118,10 +121,13 @@ def as_float(images: torch.Tensor, data: Dataset) -> torch.Tensor:
     return images.float() / data.max_value
 
 
-def build_model(cfg: GenConfig, channels: int, resolution: int, dataset_size: int = 0) -> VAE | AE | GAN:
+def build_model(cfg: GenConfig, channels: int, resolution: int,
+                dataset_size: int = 0) -> VAE | AE | GAN | SpriteGAN:
     """The config's model; `dataset_size` (the training images) is what beta-tcvae's estimator needs."""
     if cfg.model == "vae":
         return (FactorVAE if cfg.objective == "factor-vae" else VAE)(cfg, channels, resolution, dataset_size)
+    if cfg.model == "gan" and cfg.g_arch == "sprites":
+        return SpriteGAN(cfg, channels, resolution)
     return {"ae": AE, "gan": GAN}[cfg.model](cfg, channels, resolution)
 
 
@@ -251,6 +257,9 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
                     if gan:
                         run.writer.add_image("samples", grid(model.generate(fixed_z), 8), step)
                         run.writer.add_histogram("d/logits_real", model.critic(fixed_x), step)
+                        if isinstance(model, SpriteGAN):  # what stage 1 has learnt, each in its own frame
+                            run.writer.add_image("sprites", grid(torch.sigmoid(model.sprites), len(model.sprites)),
+                                                 step)
                     else:
                         if cfg.model == "vae":  # the AE has no prior to sample from
                             run.writer.add_image("samples", grid(model.image(model.decode(fixed_z)), 8), step)

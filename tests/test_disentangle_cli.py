@@ -98,7 +98,7 @@ def test_bad_requests_are_one_line_errors(tcvae_run, tmp_path, capsys):
     _bad(capsys, ["eval", str(run), "--metrics", "mig"], "need an encoder trained on the shapes data's factors")
     _bad(capsys, ["swap", str(run), "--out", str(tmp_path / "y.png"), "--factor", "scale"], "--factor needs")
     gan = tmp_path / "gan"
-    assert main(["train", "gan", "--data", "shapes:scale=5,orientation=0", "resolution=16", "--steps", "2",
+    assert main(["train", "gan-transformer", "--data", "shapes:scale=5,orientation=0", "resolution=16", "--steps", "2",
                  "batch_size=4", "g_channels=4", "d_channels=4", "eval_samples=8", "--run-dir", str(gan)]) == 0
     _bad(capsys, ["traverse", str(gan), "--out", str(tmp_path / "g.png")], "; this is a GAN")
     _bad(capsys, ["eval", str(gan), "--metrics", "mig"], "; this is a GAN")

@@ -202,13 +202,14 @@ def test_noise_with_a_categorical_code():
     assert gan.sample(5).shape == (5, 1, 16, 16)
 
 
-@pytest.mark.parametrize("recipe", ["gan", "gan-64"])
+@pytest.mark.parametrize("recipe", ["gan", "gan-transformer", "gan-64"])
 def test_recipes_build_and_take_a_step(recipe):
     from genlab import recipes
+    from genlab.train import build_model
 
     values, _ = recipes.load(recipe)
     cfg = build(GenConfig, {**values, "batch_size": 4})
-    gan = GAN(cfg, 1, cfg.resolution)
+    gan = build_model(cfg, 1, cfg.resolution)
     metrics = gan.update(torch.rand(4 * cfg.d_steps, 1, cfg.resolution, cfg.resolution))
     assert all(math.isfinite(v) for v in metrics.values())
     assert gan.sample(2).shape == (2, 1, cfg.resolution, cfg.resolution)

@@ -93,9 +93,9 @@ def test_rllab_checkpoint_is_refused(tmp_path, capsys):
     _bad(capsys, ["sample", str(run), "--out", str(tmp_path / "s.png")], "is not a genlab checkpoint")
 
 
-GAN_TINY = ["gan", "--data", "shapes:scale=5,orientation=0-3", "resolution=16", "--steps", "40", "batch_size=16",
-            "latent_dim=8", "g_channels=8", "d_channels=8", "eval_samples=64", "image_freq=20", "log_freq=10",
-            "checkpoint_freq=20"]
+GAN_TINY = ["gan-transformer", "--data", "shapes:scale=5,orientation=0-3", "resolution=16", "--steps", "40",
+            "batch_size=16", "latent_dim=8", "g_channels=8", "d_channels=8", "eval_samples=64", "image_freq=20",
+            "log_freq=10", "checkpoint_freq=20"]
 
 
 def test_gan_train_sample_eval(tmp_path, capsys):
@@ -170,8 +170,8 @@ def test_gan_on_images_without_factors(tmp_path, capsys):
     arr = np.random.default_rng(0).integers(0, 256, (10, 28, 28), dtype=np.uint8)
     (idx / "train-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">3I", 10, 28, 28) + arr.tobytes())
     run = tmp_path / "gan28"
-    assert main(["train", "gan", "--data", f"mnist:{idx}", "--steps", "4", "batch_size=4", "latent_dim=4",
-                 "g_channels=4", "d_channels=4", "--run-dir", str(run)]) == 0  # MNIST's 28×28: a 7→14→28 generator
+    assert main(["train", "gan", "--data", f"mnist:{idx}", "g_arch=dcgan", "--steps", "4", "batch_size=4",
+                 "latent_dim=4", "g_channels=4", "d_channels=4", "--run-dir", str(run)]) == 0  # a 7→14→28 generator
     assert "no sample metrics" in capsys.readouterr().out
     assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "m.png")]) == 0
     capsys.readouterr()
@@ -186,7 +186,7 @@ def test_gan_on_images_without_factors(tmp_path, capsys):
     assert not (tmp_path / "odd").exists()
 
 
-@pytest.mark.parametrize("model", ["vae", "gan", "factor-vae"])
+@pytest.mark.parametrize("model", ["vae", "gan", "factor-vae", "sprites"])
 def test_interrupted_run_resumes_exactly(tmp_path, model):
     import signal
     import subprocess
@@ -195,7 +195,9 @@ def test_interrupted_run_resumes_exactly(tmp_path, model):
             "eval_k=20", "image_freq=250", "checkpoint_freq=50", "batch_size=16", "threads=1", "device=cpu",
             "resolution=16", "eval_samples=32", "metrics=none"]
     if model == "gan":
-        args = ["gan", *args, "latent_dim=8", "g_channels=8", "d_channels=8"]
+        args = ["gan-transformer", *args, "latent_dim=8", "g_channels=8", "d_channels=8"]
+    if model == "sprites":  # two stages, the switch at step 250: a kill lands in either
+        args = ["gan", *args, "sprite_steps=250", "sprite_angles=16", "g_channels=16", "d_channels=16"]
     if model == "factor-vae":  # two optimisers, two batches a step
         args = ["vae", *args, "objective=factor-vae", "disc_hidden=16", "disc_layers=2", "lr_schedule=linear"]
     reference = subprocess.Popen(["genlab", "train", "--run-dir", str(tmp_path / "reference"), *args],

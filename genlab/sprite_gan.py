@@ -1,0 +1,284 @@
+"""Sprite GAN: a GAN played in the code space of a transformation-invariant sprite autoencoder.
+
+Images of a few rigid objects at any position, size and angle (the `shapes` data) are hard for a
+convolutional generator to draw exactly (`genlab.gan`: corners come out rounded, large shapes ragged).
+Here the drawing is exact by construction and the GAN learns only *which* object goes *where*:
+
+    stage 1 (sprite_steps): learn K sprites T_k (logit images in their own frame) by reconstruction,
+        x̂ = place(T_k, θ, s, t)       t = centroid of x, s ∝ √(mass of x)   (image moments, Hu 1962)
+        (k, θ) = argmin_{k, θ ∈ 2πj/R} BCE(x in its frame, T_k turned by θ)  (search, all pairs at once)
+        min_T  BCE(x, x̂)                                                       (Frey & Jojic 2003; Monnier
+                                                                              et al. 2020, DTI clustering)
+    stage 2: freeze the sprites; each real image becomes a code c(x) = (k; cos θ, sin θ, log s, t).
+        A GAN (Goodfellow et al. 2014) learns the codes:  G(z, k) → pose,  k ~ the codes' frequencies,
+        D(pose, k) → logit, with random Fourier features of the pose (Tancik et al. 2020) so that D can
+        see the fine grid of sizes and positions real codes lie on; samples are place(T_k, G(z, k)).
+    (a latent GAN, as Achlioptas et al. 2018, in a code whose decoder is a spatial transformer, Jaderberg
+    et al. 2015)
+
+The search compares each image, moved into its own frame, with every sprite at every one of R angles as
+one matrix product: BCE(x, σ(l)) = −x·l + Σ softplus(l) summed over pixels, for the R·K logit images l. A
+sprite left unused (under half its share) is re-seeded from the image the sprites explain worst, as
+k-means re-seeds an empty cluster; the first sprites are drawn k-means++ style from large images.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlab.gan import d_objective, g_loss
+from labcore.optim import make_optimizer
+
+FRAME = 1.4  # a sprite's frame spans FRAME·√mass pixels on each side of its centroid: room to turn
+RESEED_EVERY = 250  # stage-1 steps between checks for unused sprites
+
+
+def moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images x (B, C, r, r) in [0, 1] → centroid t (B, 2) in [−1, 1] canvas coordinates (x right, y down)
+    and the frame's half-width (B,) in the same units, proportional to √mass (so the same object at twice
+    the size gets twice the frame: its sprite is size-free)."""
+    r = x.shape[-1]
+    ink = x.mean(1)  # (B, r, r)
+    centres = torch.linspace(-1, 1, r, device=x.device) * (r - 1) / r  # pixel centres, align_corners=False
+    mass = ink.sum((1, 2)).clamp(min=1e-3)
+    tx = (ink.sum(1) * centres).sum(1) / mass
+    ty = (ink.sum(2) * centres).sum(1) / mass
+    return torch.stack([tx, ty], 1), FRAME * mass.sqrt() / (r / 2)
+
+
+def frame_to_canvas(cos: torch.Tensor, sin: torch.Tensor, scale: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The sampling matrix (B, 2, 3) that maps canvas points p to frame points q = R(−θ)(p − t) / s."""
+    rot = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], 1)  # R(−θ), (B, 2, 2)
+    a = rot / scale.view(-1, 1, 1)
+    return torch.cat([a, -(a @ t.unsqueeze(-1))], 2)
+
+
+def place(sprite: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, scale: torch.Tensor, t: torch.Tensor,
+          resolution: int) -> torch.Tensor:
+    """Sprite logits (B, C, T, T) posed on a canvas → coverage (B, C, r, r) in [0, 1]: drawn at 2r and averaged
+    2 × 2 after the sigmoid, the way the shapes data are rasterised. Outside its frame a sprite is empty."""
+    size = sprite.shape[-1]
+    padded = F.pad(sprite, (1, 1, 1, 1), value=-10.0)  # a rim of background, which "border" repeats outside
+    grid = F.affine_grid(frame_to_canvas(cos, sin, scale, t) * (size / (size + 2)),
+                         [len(sprite), sprite.shape[1], 2 * resolution, 2 * resolution], align_corners=False)
+    canvas = F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return F.avg_pool2d(torch.sigmoid(canvas), 2)
+
+
+def into_frame(x: torch.Tensor, t: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Each image moved into its own frame (B, C, r, r): centred on its centroid, sized by its frame."""
+    eye = torch.eye(2, device=x.device).expand(len(x), 2, 2) * scale.view(-1, 1, 1)
+    grid = F.affine_grid(torch.cat([eye, t.unsqueeze(-1)], 2), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def turned(sprites: torch.Tensor, angles: torch.Tensor, size: int) -> torch.Tensor:
+    """Every sprite (K, C, T, T) turned by every angle (R,), resampled to size × size: logits (K·R, C·size²)."""
+    k, r = len(sprites), len(angles)
+    cos, sin = torch.cos(angles).repeat(k), torch.sin(angles).repeat(k)
+    mat = frame_to_canvas(cos, sin, torch.ones_like(cos), torch.zeros(k * r, 2, device=sprites.device))
+    padded = F.pad(sprites.repeat_interleave(r, 0), (1, 1, 1, 1), value=-10.0)
+    t = sprites.shape[-1]
+    grid = F.affine_grid(mat * (t / (t + 2)), [k * r, sprites.shape[1], size, size], align_corners=False)
+    return F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=False).flatten(1)
+
+
+def frame_losses(framed: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """BCE of framed images (B, P) against logit images (M, P), up to a constant per image: (B, M).
+    BCE(x, σ(l)) = Σ_p softplus(l) − x·l, so all pairs are one matrix product."""
+    return F.softplus(logits).sum(1) - framed @ logits.T
+
+
+def bce(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Bernoulli negative log-likelihood in nats per image (B,) of images x under pixel probabilities p."""
+    p = p.clamp(1e-6, 1 - 1e-6)
+    return -(x * p.log() + (1 - x) * (1 - p).log()).flatten(1).sum(1)
+
+
+def code_mlp(inputs: int, width: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(inputs, width), nn.LeakyReLU(0.2), nn.Linear(width, width), nn.LeakyReLU(0.2),
+                         nn.Linear(width, width), nn.LeakyReLU(0.2), nn.Linear(width, outputs))
+
+
+class SpriteGAN(nn.Module):
+    """The sprite GAN (module docstring): `update` runs stage 1 for cfg.sprite_steps steps, then stage 2."""
+
+    def __init__(self, cfg, channels: int, resolution: int):
+        super().__init__()
+        self.cfg, self.resolution, k = cfg, resolution, cfg.sprites
+        size = 2 * resolution  # a sprite's own resolution: finer than the canvas shows all but the largest
+        self.sprites = nn.Parameter(torch.zeros(k, channels, size, size))  # seeded from the first batch
+        self.register_buffer("angles", torch.arange(cfg.sprite_angles) * (2 * math.pi / cfg.sprite_angles))
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.register_buffer("usage", torch.zeros(k))  # stage 1: assignments since the last re-seed check
+        self.register_buffer("counts", torch.zeros(k))  # stage 2: the codes' sprite frequencies, the prior of k
+        self.register_buffer("code_sum", torch.zeros(2, 5))  # stage 1: Σ code, Σ code², to standardise codes
+        self.register_buffer("code_n", torch.zeros(()))
+        self.register_buffer("freqs", cfg.fourier_scale * torch.randn(5, cfg.fourier_features))
+        self.generator = code_mlp(cfg.latent_dim + k, cfg.g_channels, 5)
+        self.g_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self.discriminator = code_mlp(5 + 2 * cfg.fourier_features + k, cfg.d_channels, 1)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_s = torch.optim.Adam([self.sprites], cfg.sprite_learning_rate)
+        self.opt_g = make_optimizer(cfg.optimizer, self.generator.parameters(), cfg.learning_rate, betas=betas)
+        self.opt_d = make_optimizer(cfg.optimizer, self.discriminator.parameters(),
+                                    cfg.d_learning_rate or cfg.learning_rate, betas=betas)
+        self.batches_per_step = cfg.d_steps
+
+    @property
+    def encoder(self) -> SpriteGAN:
+        """What encodes an image: the sprites and the search (so a sprite GAN can `reconstruct`)."""
+        return self
+
+    # ---- stage 1: the sprites ------------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (B, C, r, r) → sprite index k (B,) and pose code (B, 5) = (cos θ, sin θ, log s, tx, ty)."""
+        t, scale = moments(x)
+        with torch.no_grad():
+            losses = frame_losses(into_frame(x, t, scale).flatten(1), turned(self.sprites, self.angles, x.shape[-1]))
+            best = losses.argmin(1)
+        k, theta = best // len(self.angles), self.angles[best % len(self.angles)]
+        return k, torch.stack([torch.cos(theta), torch.sin(theta), scale.log(), t[:, 0], t[:, 1]], 1)
+
+    def decode(self, k: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        """Sprite indices (B,) posed by codes (B, 5) → images (B, C, r, r) in [0, 1]."""
+        return place(self.sprites[k], code[:, 0], code[:, 1], code[:, 2].exp(), code[:, 3:5], self.resolution)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(*self.encode(x))
+
+    @torch.no_grad()
+    def _seed(self, x: torch.Tensor, which: list[int]) -> None:
+        """Seed the sprites `which` from images of x, k-means++ style: the larger half of x moved into their frames
+        (sharper there), each draw ∝ how badly the sprites so far explain it; the very first at random."""
+        big = x[x.flatten(1).sum(1).argsort(descending=True)[:max(1, len(x) // 2)]]
+        framed = into_frame(big, *moments(big))
+        keep = [j for j in range(len(self.sprites)) if j not in which]
+        for j in which:
+            if keep:
+                worst = frame_losses(framed.flatten(1), turned(self.sprites[keep], self.angles, x.shape[-1]))
+                worst = worst.view(len(big), len(keep) * len(self.angles)).min(1).values
+                pick = torch.multinomial((worst - worst.min()).clamp(min=1e-6), 1).item()
+            else:
+                pick = torch.randint(len(big), ()).item()
+            up = F.interpolate(framed[pick:pick + 1], size=self.sprites.shape[-2:], mode="bilinear")
+            self.sprites[j] = torch.logit(up[0].clamp(0.02, 0.98))
+            keep.append(j)
+
+    def sprite_step(self, x: torch.Tensor) -> dict[str, float]:
+        cfg, step = self.cfg, int(self.step)
+        if step == 0:
+            self._seed(x, list(range(len(self.sprites))))
+        k, code = self.encode(x)
+        loss = bce(self.decode(k, code), x).mean()
+        self.opt_s.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_s.step()
+        # constant step size, then a linear decay over the last 30 % of stage 1: the sprites settle sharp
+        decay = min(1.0, (1 - (step + 1) / cfg.sprite_steps) / 0.3)
+        self.opt_s.param_groups[0]["lr"] = cfg.sprite_learning_rate * decay
+        with torch.no_grad():
+            self.usage += torch.bincount(k, minlength=len(self.usage))
+            self.code_sum += torch.stack([code.sum(0), code.pow(2).sum(0)])
+            self.code_n += len(x)
+            if (step + 1) % RESEED_EVERY == 0:
+                share = self.usage / self.usage.sum()
+                unused = torch.nonzero(share < 0.5 / len(share)).flatten().tolist()
+                if unused and step + 1 < 0.7 * cfg.sprite_steps:  # not while the sprites settle
+                    self._seed(x, unused)
+                self.usage.zero_()
+        return {"loss/recon": loss.item(), "loss/total": loss.item()}
+
+    # ---- stage 2: the GAN on codes ---------------------------------------------------------------------------
+    def _stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and standard deviation (5,) of stage 1's codes: G and D work in standardised codes."""
+        mean = self.code_sum[0] / self.code_n.clamp(min=1)
+        return mean, (self.code_sum[1] / self.code_n.clamp(min=1) - mean**2).clamp(min=1e-6).sqrt()
+
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        """D's logit (B,) on images (their codes)."""
+        return self.discriminate(self._joint(*self.encode(x)))
+
+    def _joint(self, k: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        """D's input (B, K + 5): the one-hot sprite and the pose code (WGAN-GP interpolates in this space)."""
+        return torch.cat([F.one_hot(k, len(self.sprites)).float(), code], 1)
+
+    def discriminate(self, joint: torch.Tensor) -> torch.Tensor:
+        """D's logit (B,) on (one-hot sprite, code): D sees the standardised code and its random Fourier features."""
+        onehot, code = joint.split([len(self.sprites), 5], 1)
+        mean, std = self._stats()
+        u = (code - mean) / std
+        proj = u @ self.freqs  # (B, F): D can then resolve the grid real sizes and positions lie on
+        return self.discriminator(torch.cat([u, torch.sin(proj), torch.cos(proj), onehot], 1)).squeeze(1)
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z (n, 1 + latent_dim): a uniform number that picks the sprite by the codes' frequencies, then N(0, I)."""
+        u = torch.rand(n, 1, generator=generator)
+        return torch.cat([u, torch.randn(n, self.cfg.latent_dim, generator=generator)], 1).to(self.sprites.device)
+
+    def _pose(self, g: nn.Module, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noise (B, 1 + latent) → sprite k (B,) by the inverse CDF of the prior, and G's code (B, 5)."""
+        counts = self.counts if self.counts.sum() > 0 else torch.ones_like(self.counts)
+        cdf = torch.cumsum(counts / counts.sum(), 0)
+        k = torch.searchsorted(cdf, z[:, 0].contiguous(), right=True).clamp(max=len(cdf) - 1)
+        h = g(torch.cat([z[:, 1:], F.one_hot(k, len(self.sprites)).float()], 1))
+        mean, std = self._stats()
+        norm = torch.sqrt(h[:, 0] ** 2 + h[:, 1] ** 2 + 1e-8)  # the angle as a unit vector: no seam at ±π
+        return k, torch.cat([torch.stack([h[:, 0] / norm, h[:, 1] / norm], 1), h[:, 2:] * std[2:] + mean[2:]], 1)
+
+    def gan_step(self, x: torch.Tensor) -> dict[str, float]:
+        cfg = self.cfg
+        for real in x.chunk(cfg.d_steps):
+            k_real, c_real = self.encode(real)
+            with torch.no_grad():
+                self.counts += torch.bincount(k_real, minlength=len(self.counts))
+                fake = self._joint(*self._pose(self.generator, self.noise(len(real))))
+            real_in = self._joint(k_real, c_real).requires_grad_(cfg.r1_weight > 0)
+            d_real, d_fake = self.discriminate(real_in), self.discriminate(fake)
+            loss_d = d_objective(cfg, self.discriminate, real_in, fake, d_real, d_fake)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+        fake = self._joint(*self._pose(self.generator, self.noise(len(real))))
+        loss_g = g_loss(cfg.gan_loss, self.discriminate(fake))
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        with torch.no_grad():
+            for p_ema, p in zip(self.g_ema.parameters(), self.generator.parameters()):
+                p_ema.lerp_(p, 1 - cfg.ema)
+        return {"loss/d": loss_d.item(), "loss/g": loss_g.item(), "loss/total": loss_d.item() + loss_g.item(),
+                "d/real": d_real.mean().item(), "d/fake": d_fake.mean().item()}
+
+    def update(self, x: torch.Tensor) -> dict[str, float]:
+        """One step: of the sprites (stage 1, the first cfg.sprite_steps), else of the GAN on codes (stage 2)."""
+        metrics = self.sprite_step(x) if self.step < self.cfg.sprite_steps else self.gan_step(x)
+        self.step += 1
+        return metrics
+
+    def optimizers(self) -> tuple[torch.optim.Optimizer, ...]:
+        return self.opt_g, self.opt_d  # the loop's step-size schedule; the sprites' own decays within stage 1
+
+    def optimizer_state(self) -> dict:
+        return {"s": self.opt_s.state_dict(), "g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()}
+
+    def load_optimizer_state(self, state: dict) -> None:
+        self.opt_s.load_state_dict(state["s"])
+        self.opt_g.load_state_dict(state["g"])
+        self.opt_d.load_state_dict(state["d"])
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] for noise z (B, 1 + latent), from the averaged generator (G itself when ema = 0)."""
+        return self.decode(*self._pose(self.g_ema if self.cfg.ema > 0 else self.generator, z))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, batch: int = 500) -> torch.Tensor:
+        z = self.noise(n, generator)
+        return torch.cat([self.generate(z[i:i + batch]) for i in range(0, n, batch)])

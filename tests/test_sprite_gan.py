@@ -1,0 +1,139 @@
+"""Sprite GAN: image moments and the frame against hand values, the all-pairs BCE against the direct one,
+posing a sprite and reading its pose back, each stage's step moving only its own parts, and the CLI."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from genlab import shapes
+from genlab.cli import main
+from genlab.sprite_gan import FRAME, SpriteGAN, bce, frame_losses, into_frame, moments, place
+from genlab.train import GenConfig
+from labcore.config import build
+
+
+def _render(factors, resolution=32):
+    return torch.from_numpy(shapes.render(np.asarray(factors), resolution)).float().div(255).unsqueeze(1)
+
+
+def test_moments_of_a_block():
+    x = torch.zeros(1, 1, 8, 8)
+    x[0, 0, 1:3, 4:8] = 1  # rows 1–2, columns 4–7: 8 pixels
+    t, frame = moments(x)
+    # pixel centres of an 8-pixel canvas sit at (i + ½)/4 − 1: columns 4–7 → mean 0.5, rows 1–2 → mean −0.5
+    assert t[0].tolist() == pytest.approx([0.5, -0.5])
+    assert frame.item() == pytest.approx(FRAME * math.sqrt(8) / 4)
+
+
+def test_frame_losses_are_bce_up_to_a_constant_per_image():
+    x, logits = torch.rand(3, 20).round(), torch.randn(5, 20)
+    direct = torch.stack([bce(torch.sigmoid(logits), xi.expand(5, 20)) for xi in x])  # (3, 5)
+    fast = frame_losses(x, logits)
+    assert (direct - fast).std(1).max().item() < 1e-3  # same differences between candidates
+    assert torch.equal(direct.argmin(1), fast.argmin(1))
+
+
+def test_a_sprite_placed_by_its_own_pose_redraws_the_image():
+    x = _render([[0, 5, 3, 10, 20], [2, 2, 17, 25, 6]])  # a large square and a small heart
+    t, frame = moments(x)
+    framed = into_frame(x, t, frame)  # each image in its own frame: the sprite that draws it there
+    sprite = torch.logit(torch.nn.functional.interpolate(framed, size=64, mode="bilinear").clamp(0.01, 0.99))
+    one = torch.ones(2)
+    redrawn = place(sprite, one, 0 * one, frame, t, 32)
+    xb, rb = x >= 0.5, redrawn >= 0.5
+    iou = (xb & rb).flatten(1).sum(1) / (xb | rb).flatten(1).sum(1)
+    assert iou.min().item() > 0.8  # a sprite cut from a 32-pixel image is blurred, but lands where it came from
+
+
+def _model(**overrides):
+    cfg = build(GenConfig, {"model": "gan", "g_arch": "sprites", "sprites": 3, "sprite_steps": 4, "steps": 10,
+                            "sprite_angles": 16, "latent_dim": 4, "g_channels": 16, "d_channels": 16, **overrides})
+    return SpriteGAN(cfg, 1, 32)
+
+
+def test_encode_reads_the_pose_of_a_seeded_sprite():
+    torch.manual_seed(0)
+    model = _model(sprites=1, sprite_angles=80)
+    square = _render([[0, 5, 0, 16, 16]])
+    model._seed(square, [0])
+    turned = _render([[0, 5, 4, 16, 16], [0, 5, 4, 4, 28]])  # 4 of 40 steps = 36°, anywhere
+    k, code = model.encode(turned)
+    angle = torch.atan2(code[:, 1], code[:, 0]) % (math.pi / 2)  # a square looks the same every quarter turn
+    assert k.tolist() == [0, 0]
+    # shapes turns counter-clockwise with y up; the canvas has y down, so that turn reads as −36° ≡ 54°, to
+    # within the search's step
+    assert angle.tolist() == pytest.approx([math.radians(54)] * 2, abs=2 * math.pi / 80)
+    assert torch.equal(code[:, 3:], moments(turned)[0])
+
+
+def test_each_stage_moves_only_its_own_parts():
+    torch.manual_seed(0)
+    model = _model()
+    x = (_render([[s, 5, o, px, 16] for s in range(3) for o in (0, 7) for px in (5, 25)]) >= 0.5).float()
+    parts = {"sprites": model.sprites, "g": model.generator[0].weight, "d": model.discriminator[0].weight}
+    before = {n: p.detach().clone() for n, p in parts.items()}
+    metrics = [model.update(x) for _ in range(4)]  # stage 1: the sprites learn to redraw x
+    assert metrics[-1]["loss/recon"] < metrics[0]["loss/recon"]
+    assert not torch.equal(model.sprites, before["sprites"])
+    assert all(torch.equal(parts[n], before[n]) for n in ("g", "d"))
+    assert model.code_n.item() == 4 * len(x) and model.counts.sum().item() == 0
+    sprites = model.sprites.detach().clone()
+    g, d = model.generator[0].weight.detach().clone(), model.discriminator[0].weight.detach().clone()
+    metrics = model.update(x)  # stage 2: D, then G; the sprites stay
+    assert {"loss/d", "loss/g", "d/real", "d/fake"} <= set(metrics)
+    assert torch.equal(model.sprites, sprites)
+    assert not torch.equal(model.generator[0].weight, g) and not torch.equal(model.discriminator[0].weight, d)
+    assert model.counts.sum().item() == len(x)  # the prior over sprites counts the real codes' sprites
+
+
+def test_samples_pick_sprites_by_the_codes_frequencies():
+    model = _model()
+    model.counts.copy_(torch.tensor([0.0, 3.0, 1.0]))  # sprite 0 unused, 1 three times as often as 2
+    z = model.noise(4000, torch.Generator().manual_seed(0))
+    k, code = model._pose(model.generator, z)
+    share = torch.bincount(k, minlength=3).float() / len(k)
+    assert share[0] == 0 and share[1].item() == pytest.approx(0.75, abs=0.03)
+    assert torch.allclose(code[:, 0] ** 2 + code[:, 1] ** 2, torch.ones(len(k)), atol=1e-4)  # a unit angle
+    assert model.sample(5, torch.Generator().manual_seed(1)).shape == (5, 1, 32, 32)
+
+
+def test_sprite_gan_from_the_cli(tmp_path, capsys):
+    run = tmp_path / "sg"
+    args = ["gan", "--data", "shapes:scale=3-5", "resolution=16", "g_arch=sprites", "binarize=true", "--steps", "30",
+            "sprite_steps=20", "sprites=4", "batch_size=32", "sprite_angles=32", "eval_samples=64", "image_freq=10",
+            "log_freq=10", "checkpoint_freq=10", "g_channels=16", "d_channels=16"]
+    assert main(["train", *args, "--run-dir", str(run)]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert result["samples"] == 64 and 0 <= result["valid"] <= 1
+    acc = EventAccumulator(str(run), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    assert {"loss/recon", "loss/d", "loss/g"} <= set(acc.Tags()["scalars"])
+    assert {"samples", "reconstructions", "sprites"} <= set(acc.Tags()["images"])
+    out = tmp_path / "s.png"
+    assert main(["sample", str(run), "--n", "4", "--out", str(out)]) == 0
+    with Image.open(out) as im:
+        assert im.size == (2 * (2 * 18 + 2),) * 2  # a 2 × 2 grid of 16 px + 2 px padding, ×2
+    assert main(["reconstruct", str(run), "--n", "4", "--out", str(tmp_path / "r.png")]) == 0
+    capsys.readouterr()
+    for bad, words in (("sprite_steps=30", "'sprite_steps' must be below steps (30)"),
+                       ("recon_weight=0.1", "'recon_weight' does not apply to g_arch = sprites")):
+        assert main(["train", *args, bad, "--run-dir", str(tmp_path / "x")]) == 2
+        assert words in capsys.readouterr().err
+        assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("extra", [{"gan_loss": "wgan-gp", "d_steps": 2}, {"gan_loss": "hinge"}, {"r1_weight": 1.0}])
+def test_every_gan_loss_trains_on_codes(extra):
+    torch.manual_seed(0)
+    model = _model(sprite_steps=1, **extra)
+    x = (_render([[s, 5, 0, 16, 16] for s in range(3)] * 2) >= 0.5).float()
+    model.update(x[:3])  # stage 1: one step
+    d = model.discriminator[0].weight.detach().clone()
+    metrics = model.update(x)
+    assert all(math.isfinite(v) for v in metrics.values())
+    assert not torch.equal(model.discriminator[0].weight, d)
