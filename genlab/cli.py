@@ -246,14 +246,16 @@ def cmd_swap(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     print(f"models: {', '.join(MODELS)} (genlab train MODEL)")
     print("recipes (genlab train NAME):")
+    width = max(map(len, recipes.available()))
     for name in recipes.available():
         values, result = recipes.load(name)
         reaches = ", ".join(f"{k} {v}" for k, v in result.items())
         size = f"{values.get('resolution', '')!s:>3} px {values.get('steps', '')!s:>7} steps"
-        objective = values.get("objective", "elbo")
+        objective, arch = values.get("objective", "elbo"), values.get("g_arch", "dcgan")
         kind = values.get("model", "") + ("" if objective == "elbo" else f" {objective}")
+        kind += "" if values.get("model") != "gan" or arch == "dcgan" else f" {arch}"
         data = values.get("data", "shapes")
-        print(f"  {name:13s} {kind:14s} {data:10s} {size}  {reaches or 'not measured'}")
+        print(f"  {name:{width}s} {kind:15s} {data:10s} {size}  {reaches or 'not measured'}")
     return 0
 
 
