@@ -111,7 +111,7 @@ class SpriteGAN(nn.Module):
     def __init__(self, cfg, channels: int, resolution: int):
         super().__init__()
         self.cfg, self.resolution, k = cfg, resolution, cfg.sprites
-        size = 2 * resolution  # a sprite's own resolution: finer than the canvas shows all but the largest
+        size = 2 * resolution  # 2r pixels across a frame narrower than the canvas: finer than the 2r canvas
         self.sprites = nn.Parameter(torch.zeros(k, channels, size, size))  # seeded from the first batch
         self.register_buffer("angles", torch.arange(cfg.sprite_angles) * (2 * math.pi / cfg.sprite_angles))
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
@@ -139,6 +139,8 @@ class SpriteGAN(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (B, C, r, r) → sprite index k (B,) and pose code (B, 5) = (cos θ, sin θ, log s, tx, ty)."""
         t, scale = moments(x)
+        if not len(x):  # affine_grid refuses an empty batch
+            return torch.zeros(0, dtype=torch.long, device=x.device), x.new_zeros(0, 5)
         with torch.no_grad():
             losses = frame_losses(into_frame(x, t, scale).flatten(1), turned(self.sprites, self.angles, x.shape[-1]))
             best = losses.argmin(1)

@@ -221,7 +221,8 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
               desc=f"{cfg.model} {cfg.data}")
     fixed_gen = torch.Generator().manual_seed(cfg.seed)
     fixed_z = model.noise(64, fixed_gen) if gan else torch.randn(64, cfg.latent_dim, generator=fixed_gen).to(device)
-    fixed_x = as_float(images[eval_idx[:32]], data).to(device)
+    # the logged reconstructions and D's logits: held-out images, or training ones when the data are too few for any
+    fixed_x = as_float(images[(eval_idx if len(eval_idx) else train_idx)[:32]], data).to(device)
     sums: dict[str, float] = {}
     try:
         while step < cfg.steps:

@@ -182,7 +182,8 @@ def test_gan_on_images_without_factors(tmp_path, capsys):
                      "--run-dir", str(tmp_path / model)]) == 0
     odd = tmp_path / "odd-images-idx3-ubyte"
     odd.write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">3I", 4, 20, 20) + bytes(4 * 400))
-    _bad(capsys, ["train", "gan", "--data", f"mnist:{odd}", "--run-dir", str(tmp_path / "odd")], "not 20")
+    _bad(capsys, ["train", "gan", "--data", f"mnist:{odd}", "g_arch=dcgan", "--run-dir", str(tmp_path / "odd")],
+         "not 20")
     assert not (tmp_path / "odd").exists()
 
 

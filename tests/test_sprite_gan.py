@@ -100,6 +100,8 @@ def test_samples_pick_sprites_by_the_codes_frequencies():
     assert share[0] == 0 and share[1].item() == pytest.approx(0.75, abs=0.03)
     assert torch.allclose(code[:, 0] ** 2 + code[:, 1] ** 2, torch.ones(len(k)), atol=1e-4)  # a unit angle
     assert model.sample(5, torch.Generator().manual_seed(1)).shape == (5, 1, 32, 32)
+    k, code = model.encode(torch.zeros(0, 1, 32, 32))  # an empty batch (a data set too small for a held-out slice)
+    assert k.shape == (0,) and code.shape == (0, 5) and model.critic(torch.zeros(0, 1, 32, 32)).shape == (0,)
 
 
 def test_sprite_gan_from_the_cli(tmp_path, capsys):
@@ -137,3 +139,17 @@ def test_every_gan_loss_trains_on_codes(extra):
     metrics = model.update(x)
     assert all(math.isfinite(v) for v in metrics.values())
     assert not torch.equal(model.discriminator[0].weight, d)
+
+
+def test_sprite_gan_takes_any_image_size_and_a_tiny_data_set(tmp_path, capsys):
+    import struct
+
+    idx = tmp_path / "odd-images-idx3-ubyte"  # 4 images of 20 × 20: too few for a held-out slice
+    pixels = np.random.default_rng(0).integers(0, 256, 4 * 400, dtype=np.uint8)
+    idx.write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">3I", 4, 20, 20) + pixels.tobytes())
+    run = tmp_path / "odd"
+    assert main(["train", "gan", "--data", f"mnist:{idx}", "--steps", "6", "sprite_steps=3", "batch_size=2",
+                 "--run-dir", str(run)]) == 0
+    assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
+    with Image.open(tmp_path / "s.png") as im:
+        assert im.size == (2 * (2 * 22 + 2),) * 2
