@@ -223,7 +223,7 @@ def test_linear_schedule_decays_every_optimiser_to_zero(tmp_path):
     args = ["--data", "shapes:scale=5,orientation=0", "--steps", "40", "eval_images=20", "eval_k=5", "log_freq=10",
             "image_freq=40", "batch_size=8", "resolution=16", "eval_samples=16", "metrics=none", "lr_schedule=linear",
             "learning_rate=0.002"]
-    assert main(["train", "gan", "--run-dir", str(run), *args, "g_channels=8", "d_channels=8"]) == 0
+    assert main(["train", "gan-transformer", "--run-dir", str(run), *args, "g_channels=8", "d_channels=8"]) == 0
     acc = EventAccumulator(str(run))
     acc.Reload()
     events = acc.Scalars("train/learning_rate")
