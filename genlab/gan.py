@@ -21,7 +21,8 @@ InfoGAN's term (Chen et al. 2016; `info_weight` > 0) makes readable from the ima
 stack guesses the category, and D and G both add λ · CE(Q(G(z, c)), c) to their losses.
 VAE-GAN (Larsen et al. 2016; `recon_weight` > 0): an encoder q(z|x) is trained with G as its decoder,
 and G's loss adds the weighted negative ELBO of the real batch, so that G also learns from every pixel.
-Images are in [0, 1]; G ends in a sigmoid and D sees 2x − 1.
+Images are in [0, 1]; G ends in a sigmoid and D sees 2x − 1. `g_arch = sprites` builds a different
+model, `genlab.sprite_gan.SpriteGAN` (a GAN on the codes of learnt sprites), which shares these losses.
 """
 
 from __future__ import annotations
