@@ -89,8 +89,8 @@ def turned(sprites: torch.Tensor, angles: torch.Tensor, size: int) -> torch.Tens
 
 
 def frame_losses(framed: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """BCE of framed images (B, P) against logit images (M, P), up to a constant per image: (B, M).
-    BCE(x, σ(l)) = Σ_p softplus(l) − x·l, so all pairs are one matrix product."""
+    """BCE in nats of framed images (B, P) under the pixel probabilities σ(l) of logit images (M, P): (B, M).
+    BCE(x, σ(l)) = Σ_p softplus(l) − x·l exactly, so all pairs are one matrix product."""
     return F.softplus(logits).sum(1) - framed @ logits.T
 
 

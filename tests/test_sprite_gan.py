@@ -30,12 +30,10 @@ def test_moments_of_a_block():
     assert frame.item() == pytest.approx(FRAME * math.sqrt(8) / 4)
 
 
-def test_frame_losses_are_bce_up_to_a_constant_per_image():
-    x, logits = torch.rand(3, 20).round(), torch.randn(5, 20)
+def test_frame_losses_are_the_bce_of_every_pair():
+    x, logits = torch.rand(3, 20), torch.randn(5, 20)  # grey targets too: the identity holds for any x in [0, 1]
     direct = torch.stack([bce(torch.sigmoid(logits), xi.expand(5, 20)) for xi in x])  # (3, 5)
-    fast = frame_losses(x, logits)
-    assert (direct - fast).std(1).max().item() < 1e-3  # same differences between candidates
-    assert torch.equal(direct.argmin(1), fast.argmin(1))
+    assert torch.allclose(frame_losses(x, logits), direct, atol=1e-4)
 
 
 def test_a_sprite_placed_by_its_own_pose_redraws_the_image():
