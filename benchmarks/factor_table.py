@@ -16,8 +16,9 @@ import numpy as np
 
 from genlab.metrics import FactorSpace, discretize, mutual_information
 from genlab.runs import encoder_model, held_out_images, model_representation
+from genlab.scores import has_factors
 from genlab.shapes import FACTORS
-from genlab.train import dataset, has_factors
+from genlab.train import dataset
 from labcore.errors import UsageError
 
 CAPTURED = 0.1  # a factor counts as captured when some dimension holds this share of its entropy

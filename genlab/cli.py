@@ -27,17 +27,9 @@ from genlab.latents import rank_dimensions, save_traversal_gif, swap, traversal
 from genlab.metrics import METRICS
 from genlab.report import describe_result
 from genlab.runs import MODELS, encoder_model, factor_dimension, held_out_images, load_model, out_path
+from genlab.scores import disentanglement, has_factors, judge_samples, judgeable, metric_names
 from genlab.shapes import FACTORS
-from genlab.train import (
-    GenConfig,
-    dataset,
-    disentanglement,
-    has_factors,
-    judge_samples,
-    judgeable,
-    metric_names,
-    train,
-)
+from genlab.train import GenConfig, dataset, train
 from labcore.cli import Parser, parse, run_command
 from labcore.config import build, describe, parse_overrides, read_toml
 from labcore.errors import UsageError

@@ -22,7 +22,8 @@ stack guesses the category, and D and G both add λ · CE(Q(G(z, c)), c) to thei
 VAE-GAN (Larsen et al. 2016; `recon_weight` > 0): an encoder q(z|x) is trained with G as its decoder,
 and G's loss adds the weighted negative ELBO of the real batch, so that G also learns from every pixel.
 Images are in [0, 1]; G ends in a sigmoid and D sees 2x − 1. `g_arch = sprites` builds a different
-model, `genlab.sprite_gan.SpriteGAN` (a GAN on the codes of learnt sprites), which shares these losses.
+model, `genlab.sprite_gan.SpriteGAN` (a GAN on the codes of learnt sprites). The losses live in
+`genlab.gan_losses`, shared by both.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.gan_losses import d_loss, d_objective, g_loss, gradient_penalty, r1_penalty
 from genlab.gan_nets import AddCoords, MinibatchStd, TransformerGenerator, discriminator, generator
 from genlab.losses import kl_normal, log_bernoulli, reparameterize
 from labcore.config import check
@@ -136,47 +138,6 @@ class GANConfig:
                       "the category, and it reconstructs through its sprites)")
         check(self.supersample == 1 or self.g_arch == "transformer", "supersample",
               "needs g_arch = transformer (the dcgan generator draws at the resolution itself)")
-
-
-def d_loss(kind: str, d_real: torch.Tensor, d_fake: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
-    """Discriminator loss from logits on real and generated batches (B,), without the gradient penalty."""
-    if kind == "ns":  # BCE with targets 1 − smoothing (real) and 0 (fake), written with softplus
-        real_term = (1 - smoothing) * F.softplus(-d_real) + smoothing * F.softplus(d_real)
-        return real_term.mean() + F.softplus(d_fake).mean()
-    if kind == "hinge":
-        return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
-    return d_fake.mean() - d_real.mean()  # wgan-gp: the critic's estimate of −W(p_data, p_G)
-
-
-def d_objective(cfg, critic, real: torch.Tensor, fake: torch.Tensor, d_real: torch.Tensor,
-                d_fake: torch.Tensor) -> torch.Tensor:
-    """D's whole loss as the config asks: `d_loss`, plus the gradient penalty (wgan-gp) through `critic`, plus R1
-    (`real` must then require grad)."""
-    loss = d_loss(cfg.gan_loss, d_real, d_fake, cfg.label_smoothing)
-    if cfg.gan_loss == "wgan-gp":
-        loss = loss + cfg.gp_weight * gradient_penalty(critic, real, fake)
-    if cfg.r1_weight > 0:
-        loss = loss + cfg.r1_weight / 2 * r1_penalty(d_real, real)
-    return loss
-
-
-def g_loss(kind: str, d_fake: torch.Tensor) -> torch.Tensor:
-    """Generator loss from D's logits on generated images (B,)."""
-    return F.softplus(-d_fake).mean() if kind == "ns" else -d_fake.mean()
-
-
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """E[(‖∇_x̂ D(x̂)‖₂ − 1)²] at random points x̂ on lines between real and generated inputs (B, ...)."""
-    eps = torch.rand(real.shape[0], *[1] * (real.dim() - 1), device=real.device)
-    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
-
-
-def r1_penalty(d_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """E‖∇_x D(x)‖² on real images (x must require grad): pushes D flat on the data, so the game converges."""
-    (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
-    return grad.flatten(1).pow(2).sum(1).mean()
 
 
 class GAN(nn.Module):

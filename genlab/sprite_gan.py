@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.gan import d_objective, g_loss
+from genlab.gan_losses import d_objective, g_loss
+from labcore.nets import mlp
 from labcore.optim import make_optimizer
 
 FRAME = 1.4  # a sprite's frame spans FRAME·√mass pixels on each side of its centroid: room to turn
@@ -101,8 +102,8 @@ def bce(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def code_mlp(inputs: int, width: int, outputs: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(inputs, width), nn.LeakyReLU(0.2), nn.Linear(width, width), nn.LeakyReLU(0.2),
-                         nn.Linear(width, width), nn.LeakyReLU(0.2), nn.Linear(width, outputs))
+    """G's and D's network on codes: three hidden layers with leaky ReLUs (slope 0.2, as DCGAN's D)."""
+    return mlp(inputs, [width] * 3, outputs, act=lambda: nn.LeakyReLU(0.2))
 
 
 class SpriteGAN(nn.Module):
@@ -142,10 +143,19 @@ class SpriteGAN(nn.Module):
         if not len(x):  # affine_grid refuses an empty batch
             return torch.zeros(0, dtype=torch.long, device=x.device), x.new_zeros(0, 5)
         with torch.no_grad():
-            losses = frame_losses(into_frame(x, t, scale).flatten(1), turned(self.sprites, self.angles, x.shape[-1]))
-            best = losses.argmin(1)
+            best = frame_losses(into_frame(x, t, scale).flatten(1), self._turned(x.shape[-1])).argmin(1)
         k, theta = best // len(self.angles), self.angles[best % len(self.angles)]
         return k, torch.stack([torch.cos(theta), torch.sin(theta), scale.log(), t[:, 0], t[:, 1]], 1)
+
+    @torch.no_grad()
+    def _turned(self, size: int) -> torch.Tensor:
+        """`turned(sprites, angles, size)`, kept while the sprites are unchanged (all of stage 2: a third of its
+        step otherwise). A tensor's version counter rises with every in-place write (optimiser steps, re-seeding,
+        load_state_dict), and a move to another device gives new storage, so either makes the cache stale."""
+        key = (size, self.sprites._version, self.sprites.data_ptr())
+        if getattr(self, "_turned_cache", (None,))[0] != key:
+            self._turned_cache = (key, turned(self.sprites, self.angles, size))
+        return self._turned_cache[1]
 
     def decode(self, k: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         """Sprite indices (B,) posed by codes (B, 5) → images (B, C, r, r) in [0, 1]."""

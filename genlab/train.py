@@ -26,6 +26,7 @@ from genlab.gan import GAN, GANConfig
 from genlab.images import grid
 from genlab.latents import swap, traversal
 from genlab.metrics import METRICS
+from genlab.scores import disentanglement, has_factors, judge_samples, judgeable, metric_names, nan_for_none
 from genlab.sprite_gan import SpriteGAN
 from genlab.vae import VAE, FactorVAE, VAEConfig
 from labcore.config import check, to_dict
@@ -65,7 +66,8 @@ class GenConfig(GANConfig, VAEConfig):
     device: str = "auto"
     """auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."""
     threads: int = 0
-    """Torch CPU threads (0 = torch's default: all cores)."""
+    """Torch CPU threads (0 = torch's default: all cores). 1 makes a run repeat bit for bit where a multi-threaded
+    kernel sums in a varying order (seen with g_arch = sprites: two runs at 2 threads part after two steps)."""
     eval_images: int = 500
     """Held-out images, never trained on, for the final evaluation."""
     eval_k: int = 1000
@@ -113,10 +115,6 @@ class GenConfig(GANConfig, VAEConfig):
               "or none")
 
 
-def metric_names(spec: str) -> tuple[str, ...]:
-    return () if spec.strip() in ("", "none") else tuple(m.strip() for m in spec.split(","))
-
-
 def as_float(images: torch.Tensor, data: Dataset) -> torch.Tensor:
     return images.float() / data.max_value
 
@@ -139,39 +137,6 @@ def optimizers(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) 
 def owns_optimizers(model: torch.nn.Module) -> bool:
     """The GAN and the FactorVAE alternate two networks' steps in `model.update(x)`, with their own optimisers."""
     return hasattr(model, "update")
-
-
-def has_factors(cfg: GenConfig) -> bool:
-    """Can a code be scored for disentanglement? It needs the shapes data's ground-truth factors."""
-    return cfg.model in ("vae", "ae") and judgeable(cfg)
-
-
-def disentanglement(model: VAE | AE, data: Dataset, cfg: GenConfig, which: tuple[str, ...] | None = None,
-                    train: int | None = None, test: int | None = None) -> dict[str, float]:
-    """The config's disentanglement metrics (or `which`) of the model's mean code on the data's factors."""
-    from genlab.metrics import FactorSpace, evaluate
-    from genlab.runs import model_representation
-
-    represent = model_representation(model, data.images, data.factors, data.max_value)
-    return evaluate(represent, FactorSpace.of(data.factors), cfg.seed,
-                    metric_names(cfg.metrics) if which is None else which,
-                    train or cfg.metric_points, test or cfg.metric_test_points, cfg.metric_batch)
-
-
-def judgeable(cfg: GenConfig) -> bool:
-    """Can generated images be judged against the shapes renders? Yes for the shapes data, which is always
-    one channel at a resolution the config allows (16, 32 or 64) — decided from the config, without loading."""
-    return cfg.data.partition(":")[0] == "shapes"
-
-
-def nan_for_none(value: float | None) -> float:
-    return float("nan") if value is None else value
-
-
-def judge_samples(model: GAN | VAE, n: int, seed: int) -> dict[str, float]:
-    from genlab.quality import judge  # imported here: it loads the renders and the factor network
-
-    return judge(model.sample(n, torch.Generator().manual_seed(seed)), seed=seed)
 
 
 def held_out(n: int, cfg: GenConfig) -> tuple[np.ndarray, np.ndarray]:

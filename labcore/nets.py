@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -36,11 +36,12 @@ def mlp(
     hidden: Sequence[int],
     out_dim: int | None = None,
     *,
-    act: str = "relu",
+    act: str | Callable[[], nn.Module] = "relu",
     norm: str | None = None,
     dropout: float = 0.0,
 ) -> nn.Sequential:
-    """Linear → [norm] → act → [dropout] per hidden width, then a plain linear head if `out_dim`."""
+    """Linear → [norm] → act → [dropout] per hidden width, then a plain linear head if `out_dim`. `act` is a
+    name (see `ACTIVATIONS`) or a function that makes the module (e.g. `lambda: nn.LeakyReLU(0.2)`)."""
     if norm is not None and norm not in NORMS:
         raise UsageError(f"unknown norm {norm!r}; choose from {', '.join(NORMS)} or none")
     layers: list[nn.Module] = []
@@ -51,7 +52,7 @@ def mlp(
             layers.append(nn.LayerNorm(h))
         elif norm == "batch":
             layers.append(nn.BatchNorm1d(h))
-        layers.append(activation(act))
+        layers.append(activation(act) if isinstance(act, str) else act())
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         width = h
@@ -108,7 +109,7 @@ def conv_decoder(
     for i, (out_c, k, s, p) in enumerate(zip(channels, kernels, strides, padding, strict=True)):
         layers.append(nn.ConvTranspose2d(c, out_c, k, s, p))
         if i < len(channels) - 1:
-            layers.append(activation(act))
+            layers.append(activation(act) if isinstance(act, str) else act())
         c = out_c
     return nn.Sequential(*layers)
 

@@ -26,6 +26,12 @@ def test_every_activation_by_name(name):
     assert mlp(3, [4], 1, act=name)(torch.zeros(2, 3)).shape == (2, 1)
 
 
+def test_activation_from_a_factory():
+    net = mlp(3, [4, 4], 1, act=lambda: nn.LeakyReLU(0.2))
+    acts = [m for m in net if isinstance(m, nn.LeakyReLU)]
+    assert len(acts) == 2 and all(a.negative_slope == 0.2 for a in acts) and acts[0] is not acts[1]
+
+
 def test_norm_and_dropout():
     net = mlp(4, [8, 8], 2, norm="layer", dropout=0.1)
     assert sum(isinstance(m, nn.LayerNorm) for m in net) == 2
