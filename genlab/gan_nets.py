@@ -54,30 +54,39 @@ def generator(latent_dim: int, channels: int, resolution: int, width: int, coord
     return nn.Sequential(*layers)
 
 
+def pose_matrix(cos: torch.Tensor, sin: torch.Tensor, scale: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The sampling matrix (B, 2, 3) of a pose (θ as cos, sin; scale s; shift t (B, 2)): it maps canvas points p
+    to the glyph's frame, q = A p + b = R(−θ)(p − t)/s, both in [−1, 1]² coordinates."""
+    rot = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], 1)  # R(−θ), (B, 2, 2)
+    a = rot / scale.view(-1, 1, 1)
+    return torch.cat([a, -(a @ t.unsqueeze(-1))], 2)
+
+
+def warp(glyph: torch.Tensor, matrix: torch.Tensor, size: int) -> torch.Tensor:
+    """Glyph logits (B, C, g, g) sampled bilinearly on a size × size canvas through `pose_matrix` rows (B, 2, 3):
+    canvas(p) = glyph(A p + b), a spatial transformer (Jaderberg et al. 2015). Outside its frame the glyph is
+    background."""
+    # the glyph gets a 1-pixel frame of background (logit −10), which "border" sampling then repeats
+    # outside it; the padded glyph is (g + 2)/g times as wide in the sampler's [−1, 1] coordinates
+    n, c, g, _ = glyph.shape
+    padded = F.pad(glyph, (1, 1, 1, 1), value=-10.0)
+    grid = F.affine_grid(matrix * (g / (g + 2)), [n, c, size, size], align_corners=False)
+    return F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 def place(glyph: torch.Tensor, u: torch.Tensor, start_scale: float, supersample: int = 1) -> torch.Tensor:
     """Warp glyph logits (B, C, g, g) onto a canvas by the pose u (B, 5) — rotation θ from (1 + u0, u1), scale
-    start_scale·exp(u2), shift tanh(u3, u4) — with a spatial transformer (Jaderberg et al. 2015):
+    start_scale·exp(u2), shift tanh(u3, u4) — with a spatial transformer (`warp`):
 
         canvas(p) = glyph(R(−θ) (p − t) / s)          p, t in [−1, 1]² canvas coordinates
 
     The canvas is g × g, or drawn at k = supersample times that and each k × k block averaged after the
-    sigmoid (the way the shapes data are rasterised), returning the logit of that coverage. Logits are warped
-    bilinearly; outside its frame the glyph is background."""
+    sigmoid (the way the shapes data are rasterised), returning the logit of that coverage."""
     cos, sin = 1 + u[:, 0], u[:, 1]
     norm = torch.sqrt(cos**2 + sin**2 + 1e-8)
-    cos, sin = cos / norm, sin / norm
-    scale = start_scale * torch.exp(u[:, 2])
-    shift = torch.tanh(u[:, 3:5])
-    rot = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], 1)  # R(−θ), (B, 2, 2)
-    a = rot / scale.view(-1, 1, 1)
-    b = -(a @ shift.unsqueeze(-1))  # q = A p + b = R(−θ)(p − t)/s
-    # the glyph gets a 1-pixel frame of background (logit −10), which "border" sampling then repeats
-    # outside it; the padded glyph is (g + 2)/g times as wide in the sampler's [−1, 1] coordinates
-    n, c, g, _ = glyph.shape
+    matrix = pose_matrix(cos / norm, sin / norm, start_scale * torch.exp(u[:, 2]), torch.tanh(u[:, 3:5]))
     k = supersample
-    padded = F.pad(glyph, (1, 1, 1, 1), value=-10.0)
-    grid = F.affine_grid(torch.cat([a, b], 2) * (g / (g + 2)), [n, c, k * g, k * g], align_corners=False)
-    canvas = F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    canvas = warp(glyph, matrix, k * glyph.shape[-1])
     if k == 1:
         return canvas
     return torch.logit(F.avg_pool2d(torch.sigmoid(canvas), k), eps=1e-6)

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.gan_losses import d_objective, g_loss
+from genlab.gan_nets import pose_matrix, warp
 from labcore.nets import mlp
 from labcore.optim import make_optimizer
 
@@ -52,23 +53,11 @@ def moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([tx, ty], 1), FRAME * mass.sqrt() / (r / 2)
 
 
-def frame_to_canvas(cos: torch.Tensor, sin: torch.Tensor, scale: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """The sampling matrix (B, 2, 3) that maps canvas points p to frame points q = R(−θ)(p − t) / s."""
-    rot = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], 1)  # R(−θ), (B, 2, 2)
-    a = rot / scale.view(-1, 1, 1)
-    return torch.cat([a, -(a @ t.unsqueeze(-1))], 2)
-
-
 def place(sprite: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, scale: torch.Tensor, t: torch.Tensor,
           resolution: int) -> torch.Tensor:
     """Sprite logits (B, C, T, T) posed on a canvas → coverage (B, C, r, r) in [0, 1]: drawn at 2r and averaged
     2 × 2 after the sigmoid, the way the shapes data are rasterised. Outside its frame a sprite is empty."""
-    size = sprite.shape[-1]
-    padded = F.pad(sprite, (1, 1, 1, 1), value=-10.0)  # a rim of background, which "border" repeats outside
-    grid = F.affine_grid(frame_to_canvas(cos, sin, scale, t) * (size / (size + 2)),
-                         [len(sprite), sprite.shape[1], 2 * resolution, 2 * resolution], align_corners=False)
-    canvas = F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return F.avg_pool2d(torch.sigmoid(canvas), 2)
+    return F.avg_pool2d(torch.sigmoid(warp(sprite, pose_matrix(cos, sin, scale, t), 2 * resolution)), 2)
 
 
 def into_frame(x: torch.Tensor, t: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -82,11 +71,8 @@ def turned(sprites: torch.Tensor, angles: torch.Tensor, size: int) -> torch.Tens
     """Every sprite (K, C, T, T) turned by every angle (R,), resampled to size × size: logits (K·R, C·size²)."""
     k, r = len(sprites), len(angles)
     cos, sin = torch.cos(angles).repeat(k), torch.sin(angles).repeat(k)
-    mat = frame_to_canvas(cos, sin, torch.ones_like(cos), torch.zeros(k * r, 2, device=sprites.device))
-    padded = F.pad(sprites.repeat_interleave(r, 0), (1, 1, 1, 1), value=-10.0)
-    t = sprites.shape[-1]
-    grid = F.affine_grid(mat * (t / (t + 2)), [k * r, sprites.shape[1], size, size], align_corners=False)
-    return F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=False).flatten(1)
+    mat = pose_matrix(cos, sin, torch.ones_like(cos), torch.zeros(k * r, 2, device=sprites.device))
+    return warp(sprites.repeat_interleave(r, 0), mat, size).flatten(1)
 
 
 def frame_losses(framed: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -96,7 +82,8 @@ def frame_losses(framed: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
 
 
 def bce(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Bernoulli negative log-likelihood in nats per image (B,) of images x under pixel probabilities p."""
+    """Bernoulli negative log-likelihood in nats per image (B,) of images x under pixel probabilities p (not
+    `losses.log_bernoulli`, which takes logits: a rendered pixel is an average of four sigmoids)."""
     p = p.clamp(1e-6, 1 - 1e-6)
     return -(x * p.log() + (1 - x) * (1 - p).log()).flatten(1).sum(1)
 
@@ -175,7 +162,7 @@ class SpriteGAN(nn.Module):
         for j in which:
             if keep:
                 worst = frame_losses(framed.flatten(1), turned(self.sprites[keep], self.angles, x.shape[-1]))
-                worst = worst.view(len(big), len(keep) * len(self.angles)).min(1).values
+                worst = worst.min(1).values
                 pick = torch.multinomial((worst - worst.min()).clamp(min=1e-6), 1).item()
             else:
                 pick = torch.randint(len(big), ()).item()
