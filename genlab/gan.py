@@ -130,8 +130,8 @@ class GANConfig:
               "needs latent_categories > 0 (the code whose mutual information with the image it raises)")
         for key in ("sprites", "sprite_steps", "sprite_angles", "sprite_learning_rate"):
             check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
-        check(self.fourier_features >= 0 and self.fourier_scale > 0, "fourier_features",
-              "needs fourier_features >= 0 and fourier_scale > 0")
+        check(self.fourier_features >= 0, "fourier_features", f"must be >= 0, not {self.fourier_features}")
+        check(self.fourier_scale > 0, "fourier_scale", f"must be > 0, not {self.fourier_scale}")
         if self.g_arch == "sprites":
             for key in ("latent_categories", "info_weight", "recon_weight"):
                 check(getattr(self, key) == 0, key, "does not apply to g_arch = sprites (its sprite index is "

@@ -121,7 +121,8 @@ def test_sprite_gan_from_the_cli(tmp_path, capsys):
     assert main(["reconstruct", str(run), "--n", "4", "--out", str(tmp_path / "r.png")]) == 0
     capsys.readouterr()
     for bad, words in (("sprite_steps=30", "'sprite_steps' must be below steps (30)"),
-                       ("recon_weight=0.1", "'recon_weight' does not apply to g_arch = sprites")):
+                       ("recon_weight=0.1", "'recon_weight' does not apply to g_arch = sprites"),
+                       ("fourier_scale=0", "'fourier_scale' must be > 0, not 0")):
         assert main(["train", *args, bad, "--run-dir", str(tmp_path / "x")]) == 2
         assert words in capsys.readouterr().err
         assert not (tmp_path / "x").exists()
