@@ -15,6 +15,8 @@ from genlab.vae import VAEConfig, conv_autoencoder
 
 
 class AE(nn.Module):
+    can_reconstruct = True
+
     def __init__(self, cfg: VAEConfig, channels: int, resolution: int):
         super().__init__()
         self.cfg = cfg

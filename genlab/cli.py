@@ -141,7 +141,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     out = out_path(args)
     model, cfg = load_model(args.run)
-    if cfg.model == "gan" and model.encoder is None:
+    if not model.can_reconstruct:
         raise UsageError("this GAN has no encoder (it was trained with recon_weight = 0), so nothing to "
                          "reconstruct; use genlab sample")
     x = held_out_images(cfg, args.n)

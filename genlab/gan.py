@@ -222,6 +222,11 @@ class GAN(nn.Module):
         return {"loss/d": loss_d.item(), **metrics, "loss/total": loss_d.item() + loss_g.item(),
                 "d/real": d_real.mean().item(), "d/fake": d_fake.mean().item()}
 
+    @property
+    def can_reconstruct(self) -> bool:
+        """Only a VAE-GAN has an encoder to reconstruct with."""
+        return self.encoder is not None
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """VAE-GAN: (mu, log σ²) of q(z|x) for images x (B, C, r, r) in [0, 1], each (B, latent), as the VAE's."""
         return self.encoder(2 * x - 1).chunk(2, dim=1)

@@ -96,6 +96,8 @@ def code_mlp(inputs: int, width: int, outputs: int) -> nn.Sequential:
 class SpriteGAN(nn.Module):
     """The sprite GAN (module docstring): `update` runs stage 1 for cfg.sprite_steps steps, then stage 2."""
 
+    can_reconstruct = True  # through its sprites and the search
+
     def __init__(self, cfg, channels: int, resolution: int):
         super().__init__()
         self.cfg, self.resolution, k = cfg, resolution, cfg.sprites
@@ -117,11 +119,6 @@ class SpriteGAN(nn.Module):
         self.opt_d = make_optimizer(cfg.optimizer, self.discriminator.parameters(),
                                     cfg.d_learning_rate or cfg.learning_rate, betas=betas)
         self.batches_per_step = cfg.d_steps
-
-    @property
-    def encoder(self) -> SpriteGAN:
-        """What encodes an image: the sprites and the search (so a sprite GAN can `reconstruct`)."""
-        return self
 
     # ---- stage 1: the sprites ------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

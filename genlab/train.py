@@ -237,7 +237,7 @@ def train(cfg: GenConfig, run_dir: Path, resume: dict | None = None) -> str:
                                 run.writer.add_image("swap", grid(swap(model, fixed_x[:pairs], fixed_x[pairs:2 * pairs],
                                                      kl.argsort(descending=True)[:1]), pairs), step)
                         run.writer.add_histogram("latent/code", model.code(fixed_x), step)
-                    if model.encoder is not None:  # every VAE and AE; a GAN only as a VAE-GAN
+                    if model.can_reconstruct:  # every VAE, AE and sprite GAN; a GAN only as a VAE-GAN
                         recon = model.reconstruct(fixed_x)
                         run.writer.add_image("reconstructions", grid(torch.cat([fixed_x, recon]), 8), step)
                 model.train()

@@ -100,6 +100,8 @@ def conv_autoencoder(channels: int, resolution: int, code_dim: int, latent_dim: 
 
 
 class VAE(nn.Module):
+    can_reconstruct = True
+
     def __init__(self, cfg: VAEConfig, channels: int, resolution: int, dataset_size: int = 0):
         super().__init__()
         self.cfg = cfg
