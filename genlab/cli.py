@@ -108,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         names = [i for i in args.items if "=" not in i]
         if len(names) > 1:
             raise UsageError(f"expected at most one model or recipe, got {', '.join(names)}")
-        values = recipes.resolve(names[0], MODELS) if names else {}
+        values = recipes.resolve(names[0], MODELS, args.data) if names else {}
         flags = {"data": args.data, "steps": args.steps, "seed": args.seed, "device": args.device}
         values.update({k: v for k, v in flags.items() if v is not None})
         values.update(parse_overrides([i for i in args.items if "=" in i]))

@@ -7,7 +7,8 @@
     [result]                 # what it reached, measured (shown by `genlab list`, not a setting)
 
 `genlab train gan` starts from the recipe named like the model when there is one, as `rllab train
---algo A --env E` starts from the tuned recipe for that pair.
+--algo A --env E` starts from the tuned recipe for that pair — unless `--data` names other data than the
+recipe's (`genlab train gan --data mnist:PATH` is the GAN's defaults, a DCGAN, not the shapes sprite GAN).
 """
 
 from __future__ import annotations
@@ -45,10 +46,19 @@ def load(name_or_path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return values, result
 
 
-def resolve(name: str, models: tuple[str, ...]) -> dict[str, Any]:
-    """Config values for a model name (its same-named recipe, if any) or a recipe."""
+def resolve(name: str, models: tuple[str, ...], data: str | None = None) -> dict[str, Any]:
+    """Config values for a model name (its same-named recipe, if any) or a recipe. A model's recipe is tuned for
+    its own data: with `data` of another kind (mnist: for a shapes recipe) the model starts from its defaults."""
     if name in models:
-        return load(name)[0] if name in available() else {"model": name}
+        if name not in available():
+            return {"model": name}
+        values = load(name)[0]
+        kind = str(values.get("data", "shapes")).split(":")[0]
+        if data is not None and data.split(":")[0] != kind:
+            print(f"note: the {name} recipe is tuned for {kind}, so {name} on {data} starts from its defaults "
+                  f"(name a recipe to use one anyway: `genlab list`)")
+            return {"model": name}
+        return values
     if name in available() or name.endswith(".toml") or "/" in name:
         return load(name)[0]
     choices = list(dict.fromkeys([*models, *available()]))

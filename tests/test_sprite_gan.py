@@ -147,8 +147,8 @@ def test_sprite_gan_takes_any_image_size_and_a_tiny_data_set(tmp_path, capsys):
     pixels = np.random.default_rng(0).integers(0, 256, 4 * 400, dtype=np.uint8)
     idx.write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">3I", 4, 20, 20) + pixels.tobytes())
     run = tmp_path / "odd"
-    assert main(["train", "gan", "--data", f"mnist:{idx}", "--steps", "6", "sprite_steps=3", "batch_size=2",
-                 "--run-dir", str(run)]) == 0
+    assert main(["train", "gan", "--data", f"mnist:{idx}", "g_arch=sprites", "--steps", "6", "sprite_steps=3",
+                 "batch_size=2", "--run-dir", str(run)]) == 0
     assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
     with Image.open(tmp_path / "s.png") as im:
         assert im.size == (2 * (2 * 22 + 2),) * 2
