@@ -85,6 +85,11 @@ class GANConfig:
     """sprites only: random Fourier features of the code that D sees beside it (Tancik et al. 2020), 0 = none."""
     fourier_scale: float = 3.0
     """sprites only: standard deviation of those features' frequencies, per standard deviation of the code."""
+    prior_sizes: bool = False
+    """sprites only: draw each sample's size with its sprite from the real codes' histogram of (sprite, log size),
+    as its sprite alone is drawn otherwise (a conditional GAN whose labels come from the data): G then gives the
+    angle and position for that sprite at that size, and D judges the whole code. The sizes of shapes lie on a
+    grid that G's continuous map blurs; drawn from the data they are exact."""
     supersample: int = 1
     """transformer only: draw the canvas at this many times the resolution and average each block (after the
     sigmoid), as the shapes data are rasterised; 1 = draw at the resolution itself."""

@@ -13,6 +13,9 @@ Here the drawing is exact by construction and the GAN learns only *which* object
         A GAN (Goodfellow et al. 2014) learns the codes:  G(z, k) → pose,  k ~ the codes' frequencies,
         D(pose, k) → logit, with random Fourier features of the pose (Tancik et al. 2020) so that D can
         see the fine grid of sizes and positions real codes lie on; samples are place(T_k, G(z, k)).
+        With prior_sizes, (k, log s) ~ the codes' joint histogram and G(z, k, s) gives angle and position: the
+        sizes lie on a grid whose gaps G's continuous map blurs, so they come from the data, as a conditional
+        GAN's labels do (Mirza & Osindero 2014); D still judges the whole code.
     (a latent GAN, as Achlioptas et al. 2018, in a code whose decoder is a spatial transformer, Jaderberg
     et al. 2015)
 
@@ -20,6 +23,7 @@ The search compares each image, moved into its own frame, with every sprite at e
 one matrix product: BCE(x, σ(l)) = −x·l + Σ softplus(l) summed over pixels, for the R·K logit images l. A
 sprite left unused (under half its share) is re-seeded from the image the sprites explain worst, as
 k-means re-seeds an empty cluster; the first sprites are drawn k-means++ style from large images.
+The geometry (moments, placing, framing, turning, the all-pairs BCE) is in `genlab.sprites`.
 """
 
 from __future__ import annotations
@@ -32,60 +36,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.gan_losses import d_objective, g_loss
-from genlab.gan_nets import pose_matrix, warp
+from genlab.sprites import bce, frame_losses, into_frame, moments, place, turned
 from labcore.nets import mlp
 from labcore.optim import make_optimizer
 
-FRAME = 1.4  # a sprite's frame spans FRAME·√mass pixels on each side of its centroid: room to turn
 RESEED_EVERY = 250  # stage-1 steps between checks for unused sprites
-
-
-def moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images x (B, C, r, r) in [0, 1] → centroid t (B, 2) in [−1, 1] canvas coordinates (x right, y down)
-    and the frame's half-width (B,) in the same units, proportional to √mass (so the same object at twice
-    the size gets twice the frame: its sprite is size-free)."""
-    r = x.shape[-1]
-    ink = x.mean(1)  # (B, r, r)
-    centres = torch.linspace(-1, 1, r, device=x.device) * (r - 1) / r  # pixel centres, align_corners=False
-    mass = ink.sum((1, 2)).clamp(min=1e-3)
-    tx = (ink.sum(1) * centres).sum(1) / mass
-    ty = (ink.sum(2) * centres).sum(1) / mass
-    return torch.stack([tx, ty], 1), FRAME * mass.sqrt() / (r / 2)
-
-
-def place(sprite: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, scale: torch.Tensor, t: torch.Tensor,
-          resolution: int) -> torch.Tensor:
-    """Sprite logits (B, C, T, T) posed on a canvas → coverage (B, C, r, r) in [0, 1]: drawn at 2r and averaged
-    2 × 2 after the sigmoid, the way the shapes data are rasterised. Outside its frame a sprite is empty."""
-    return F.avg_pool2d(torch.sigmoid(warp(sprite, pose_matrix(cos, sin, scale, t), 2 * resolution)), 2)
-
-
-def into_frame(x: torch.Tensor, t: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Each image moved into its own frame (B, C, r, r): centred on its centroid, sized by its frame."""
-    eye = torch.eye(2, device=x.device).expand(len(x), 2, 2) * scale.view(-1, 1, 1)
-    grid = F.affine_grid(torch.cat([eye, t.unsqueeze(-1)], 2), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-
-def turned(sprites: torch.Tensor, angles: torch.Tensor, size: int) -> torch.Tensor:
-    """Every sprite (K, C, T, T) turned by every angle (R,), resampled to size × size: logits (K·R, C·size²)."""
-    k, r = len(sprites), len(angles)
-    cos, sin = torch.cos(angles).repeat(k), torch.sin(angles).repeat(k)
-    mat = pose_matrix(cos, sin, torch.ones_like(cos), torch.zeros(k * r, 2, device=sprites.device))
-    return warp(sprites.repeat_interleave(r, 0), mat, size).flatten(1)
-
-
-def frame_losses(framed: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """BCE in nats of framed images (B, P) under the pixel probabilities σ(l) of logit images (M, P): (B, M).
-    BCE(x, σ(l)) = Σ_p softplus(l) − x·l exactly, so all pairs are one matrix product."""
-    return F.softplus(logits).sum(1) - framed @ logits.T
-
-
-def bce(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Bernoulli negative log-likelihood in nats per image (B,) of images x under pixel probabilities p (not
-    `losses.log_bernoulli`, which takes logits: a rendered pixel is an average of four sigmoids)."""
-    p = p.clamp(1e-6, 1 - 1e-6)
-    return -(x * p.log() + (1 - x) * (1 - p).log()).flatten(1).sum(1)
+SIZE_BINS, SIZE_RANGE = 256, 4.0  # prior_sizes: the histogram of log s spans mean ± 4 standard deviations
 
 
 def code_mlp(inputs: int, width: int, outputs: int) -> nn.Sequential:
@@ -106,11 +62,13 @@ class SpriteGAN(nn.Module):
         self.register_buffer("angles", torch.arange(cfg.sprite_angles) * (2 * math.pi / cfg.sprite_angles))
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.register_buffer("usage", torch.zeros(k))  # stage 1: assignments since the last re-seed check
-        self.register_buffer("counts", torch.zeros(k))  # stage 2: the codes' sprite frequencies, the prior of k
+        # stage 2: the codes' frequencies of each sprite (K,), or of each (sprite, size bin) (K, SIZE_BINS): the prior
+        self.register_buffer("counts", torch.zeros(k, SIZE_BINS if cfg.prior_sizes else 1).squeeze(1))
         self.register_buffer("code_sum", torch.zeros(2, 5))  # stage 1: Σ code, Σ code², to standardise codes
         self.register_buffer("code_n", torch.zeros(()))
         self.register_buffer("freqs", cfg.fourier_scale * torch.randn(5, cfg.fourier_features))
-        self.generator = code_mlp(cfg.latent_dim + k, cfg.g_channels, 5)
+        given = int(cfg.prior_sizes)  # G's code given to it (the size), not generated
+        self.generator = code_mlp(cfg.latent_dim + k + given, cfg.g_channels, 5 - given)
         self.g_ema = copy.deepcopy(self.generator).requires_grad_(False)
         self.discriminator = code_mlp(5 + 2 * cfg.fourier_features + k, cfg.d_channels, 1)
         betas = (cfg.beta1, cfg.beta2)
@@ -213,18 +171,47 @@ class SpriteGAN(nn.Module):
         proj = u @ self.freqs  # (B, F): D can then resolve the grid real sizes and positions lie on
         return self.discriminator(torch.cat([u, torch.sin(proj), torch.cos(proj), onehot], 1)).squeeze(1)
 
+    def _size_bins(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """prior_sizes: the lower edge and the width of the histogram's log-size bins (from stage 1's code stats)."""
+        mean, std = self._stats()
+        return mean[2] - SIZE_RANGE * std[2], 2 * SIZE_RANGE * std[2] / SIZE_BINS
+
+    def _count(self, k: torch.Tensor, code: torch.Tensor) -> None:
+        """Add real codes to the prior's histogram: of sprites, or of (sprite, size bin)."""
+        j = k
+        if self.cfg.prior_sizes:
+            low, width = self._size_bins()
+            j = k * SIZE_BINS + ((code[:, 2] - low) / width).floor().clamp(0, SIZE_BINS - 1).long()
+        self.counts.view(-1).index_add_(0, j, torch.ones_like(j, dtype=self.counts.dtype))
+
+    def _prior(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Uniform numbers u (B,) → sprite k (B,) and, for prior_sizes, log size (B,) (else empty), by the inverse of
+        the histogram's CDF, linear within a bin (a size anywhere in it, by where u falls in the bin's share)."""
+        counts = self.counts.view(-1)
+        counts = counts if counts.sum() > 0 else torch.ones_like(counts)
+        cdf = torch.cumsum(counts / counts.sum(), 0)
+        j = torch.searchsorted(cdf, u.contiguous(), right=True).clamp(max=len(cdf) - 1)
+        if not self.cfg.prior_sizes:
+            return j, u[:0]
+        below = torch.where(j > 0, cdf[(j - 1).clamp(min=0)], torch.zeros_like(u))
+        within = ((u - below) / (cdf[j] - below).clamp(min=1e-12)).clamp(0, 1)
+        low, width = self._size_bins()
+        return j // SIZE_BINS, low + (j % SIZE_BINS + within) * width
+
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z (n, 1 + latent_dim): a uniform number that picks the sprite by the codes' frequencies, then N(0, I)."""
+        """z (n, 1 + latent_dim): a uniform number that picks the sprite (and size) by the codes' frequencies,
+        then N(0, I)."""
         u = torch.rand(n, 1, generator=generator)
         return torch.cat([u, torch.randn(n, self.cfg.latent_dim, generator=generator)], 1).to(self.sprites.device)
 
     def _pose(self, g: nn.Module, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noise (B, 1 + latent) → sprite k (B,) by the inverse CDF of the prior, and G's code (B, 5)."""
-        counts = self.counts if self.counts.sum() > 0 else torch.ones_like(self.counts)
-        cdf = torch.cumsum(counts / counts.sum(), 0)
-        k = torch.searchsorted(cdf, z[:, 0].contiguous(), right=True).clamp(max=len(cdf) - 1)
-        h = g(torch.cat([z[:, 1:], F.one_hot(k, len(self.sprites)).float()], 1))
+        """Noise (B, 1 + latent) → sprite k (B,) (and size) drawn from the prior, and the code (B, 5) G gives them."""
+        k, size = self._prior(z[:, 0])
         mean, std = self._stats()
+        given = ((size - mean[2]) / std[2]).unsqueeze(1) if self.cfg.prior_sizes else z[:, :0]
+        h = g(torch.cat([z[:, 1:], F.one_hot(k, len(self.sprites)).float(), given], 1))
+        if self.cfg.prior_sizes:
+            h = torch.cat([h[:, :2], given, h[:, 2:]], 1)
         norm = torch.sqrt(h[:, 0] ** 2 + h[:, 1] ** 2 + 1e-8)  # the angle as a unit vector: no seam at ±π
         return k, torch.cat([torch.stack([h[:, 0] / norm, h[:, 1] / norm], 1), h[:, 2:] * std[2:] + mean[2:]], 1)
 
@@ -233,7 +220,7 @@ class SpriteGAN(nn.Module):
         for real in x.chunk(cfg.d_steps):
             k_real, c_real = self.encode(real)
             with torch.no_grad():
-                self.counts += torch.bincount(k_real, minlength=len(self.counts))
+                self._count(k_real, c_real)
                 fake = self._joint(*self._pose(self.generator, self.noise(len(real))))
             real_in = self._joint(k_real, c_real).requires_grad_(cfg.r1_weight > 0)
             d_real, d_fake = self.discriminate(real_in), self.discriminate(fake)

@@ -12,7 +12,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from genlab import shapes
 from genlab.cli import main
-from genlab.sprite_gan import FRAME, SpriteGAN, bce, frame_losses, into_frame, moments, place
+from genlab.sprite_gan import SpriteGAN
+from genlab.sprites import FRAME, bce, frame_losses, into_frame, moments, place
 from genlab.train import GenConfig
 from labcore.config import build
 
@@ -100,6 +101,23 @@ def test_samples_pick_sprites_by_the_codes_frequencies():
     assert model.sample(5, torch.Generator().manual_seed(1)).shape == (5, 1, 32, 32)
     k, code = model.encode(torch.zeros(0, 1, 32, 32))  # an empty batch (a data set too small for a held-out slice)
     assert k.shape == (0,) and code.shape == (0, 5) and model.critic(torch.zeros(0, 1, 32, 32)).shape == (0,)
+
+
+def test_prior_sizes_draws_the_size_with_the_sprite_from_the_real_codes():
+    model = _model(prior_sizes=True)
+    model.code_sum.copy_(torch.tensor([[0.0, 0.0, -0.5, 0.0, 0.0], [1.0, 1.0, 0.25 + 0.04, 1.0, 1.0]]))
+    model.code_n.fill_(1.0)  # stage 1's codes: log size of mean −0.5 and standard deviation 0.2
+    sizes = torch.tensor([-0.7] * 300 + [-0.3] * 100)  # sprite 1 only, at two sizes, three to one
+    codes = torch.zeros(len(sizes), 5)
+    codes[:, 2] = sizes
+    model._count(torch.ones(len(sizes), dtype=torch.long), codes)
+    assert model.counts.shape == (3, 256) and model.counts.sum().item() == 400
+    k, code = model._pose(model.generator, model.noise(8000, torch.Generator().manual_seed(0)))
+    bin_width = 2 * 4 * 0.2 / 256  # mean ± 4 standard deviations in 256 bins
+    near = (code[:, 2] + 0.7).abs() < bin_width
+    assert (k == 1).all() and (near | ((code[:, 2] + 0.3).abs() < bin_width)).all()
+    assert near.float().mean().item() == pytest.approx(0.75, abs=0.02)
+    assert len(set(code[:, 2].tolist())) > 1000  # anywhere within its bin, not one value per bin
 
 
 def test_sprite_gan_from_the_cli(tmp_path, capsys):
