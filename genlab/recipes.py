@@ -56,7 +56,7 @@ def resolve(name: str, models: tuple[str, ...], data: str | None = None) -> dict
         kind = str(values.get("data", "shapes")).split(":")[0]
         if data is not None and data.split(":")[0] != kind:
             print(f"note: the {name} recipe is tuned for {kind}, so {name} on {data} starts from its defaults "
-                  f"(name a recipe to use one anyway: `genlab list`)")
+                  f"(to use the recipe anyway, pass its file: {available()[name]})")
             return {"model": name}
         return values
     if name in available() or name.endswith(".toml") or "/" in name:
