@@ -22,8 +22,13 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 NORMS = ("layer", "batch")
 
 
-def activation(name: str) -> nn.Module:
-    """A fresh activation module by name (see `ACTIVATIONS`)."""
+Activation = str | Callable[[], nn.Module]  # a name in ACTIVATIONS, or what makes the module
+
+
+def activation(name: Activation) -> nn.Module:
+    """A fresh activation module by name (see `ACTIVATIONS`), or made by a function (`lambda: nn.LeakyReLU(0.2)`)."""
+    if callable(name):
+        return name()
     if name not in ACTIVATIONS:
         raise UsageError(
             f"unknown activation {name!r}{did_you_mean(name, ACTIVATIONS)}; choose from {', '.join(ACTIVATIONS)}"
@@ -36,12 +41,12 @@ def mlp(
     hidden: Sequence[int],
     out_dim: int | None = None,
     *,
-    act: str | Callable[[], nn.Module] = "relu",
+    act: Activation = "relu",
     norm: str | None = None,
     dropout: float = 0.0,
 ) -> nn.Sequential:
-    """Linear → [norm] → act → [dropout] per hidden width, then a plain linear head if `out_dim`. `act` is a
-    name (see `ACTIVATIONS`) or a function that makes the module (e.g. `lambda: nn.LeakyReLU(0.2)`)."""
+    """Linear → [norm] → act → [dropout] per hidden width, then a plain linear head if `out_dim` (`act`: see
+    `activation`)."""
     if norm is not None and norm not in NORMS:
         raise UsageError(f"unknown norm {norm!r}; choose from {', '.join(NORMS)} or none")
     layers: list[nn.Module] = []
@@ -52,7 +57,7 @@ def mlp(
             layers.append(nn.LayerNorm(h))
         elif norm == "batch":
             layers.append(nn.BatchNorm1d(h))
-        layers.append(activation(act) if isinstance(act, str) else act())
+        layers.append(activation(act))
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         width = h
@@ -67,7 +72,7 @@ def conv_encoder(
     kernels: Sequence[int] = (8, 4, 3),
     strides: Sequence[int] = (4, 2, 1),
     *,
-    act: str = "relu",
+    act: Activation = "relu",
     padding: Sequence[int] | None = None,
 ) -> tuple[nn.Sequential, int]:
     """Conv stack ending in a flatten; returns (module, flat output size) for input (C, H, W).
@@ -94,7 +99,7 @@ def conv_decoder(
     kernels: Sequence[int],
     strides: Sequence[int],
     *,
-    act: str = "relu",
+    act: Activation = "relu",
     padding: Sequence[int] | None = None,
 ) -> nn.Sequential:
     """Linear to `start_shape` (C, H, W), then transposed convs; the last layer has no activation.
@@ -109,7 +114,7 @@ def conv_decoder(
     for i, (out_c, k, s, p) in enumerate(zip(channels, kernels, strides, padding, strict=True)):
         layers.append(nn.ConvTranspose2d(c, out_c, k, s, p))
         if i < len(channels) - 1:
-            layers.append(activation(act) if isinstance(act, str) else act())
+            layers.append(activation(act))
         c = out_c
     return nn.Sequential(*layers)
 
