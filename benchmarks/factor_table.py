@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from genlab.data import dataset
 from genlab.metrics import FactorSpace, discretize, mutual_information
-from genlab.runs import encoder_model, held_out_images, model_representation
-from genlab.scores import has_factors
+from genlab.runs import encoder_model, held_out_images
+from genlab.scores import judgeable, model_representation
 from genlab.shapes import FACTORS
-from genlab.train import dataset
 from labcore.errors import UsageError
 
 CAPTURED = 0.1  # a factor counts as captured when some dimension holds this share of its entropy
@@ -26,7 +26,7 @@ CAPTURED = 0.1  # a factor counts as captured when some dimension holds this sha
 
 def table(run: Path, points: int, min_kl: float) -> str:
     model, cfg = encoder_model(run, "factor_table.py", vae_only=True)
-    if not has_factors(cfg):
+    if not judgeable(cfg):
         raise UsageError(f"{run} was not trained on the shapes data; its factors are unknown")
     data = dataset(cfg)
     space = FactorSpace.of(data.factors)

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from genlab.data import dataset
 from genlab.losses import permute_dims, reparameterize
 from genlab.runs import encoder_model
-from genlab.train import dataset
 from genlab.vae import tc_discriminator, tc_estimate
 from labcore.errors import UsageError
 from labcore.optim import make_optimizer

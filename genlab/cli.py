@@ -15,6 +15,7 @@ Exit codes: 0 success, 1 the run failed (e.g. non-finite loss), 2 bad input, 130
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -22,26 +23,57 @@ from pathlib import Path
 import torch
 
 from genlab import recipes
+from genlab.config import TrainConfig
+from genlab.data import dataset, held_out
 from genlab.images import grid, save_png
 from genlab.latents import rank_dimensions, save_traversal_gif, swap, traversal
-from genlab.metrics import METRICS
+from genlab.metrics import METRICS, metric_names
+from genlab.models import MODELS, build_config, config_class, scale_stages, stored_config
 from genlab.report import describe_result
-from genlab.runs import MODELS, encoder_model, factor_dimension, held_out_images, load_model, out_path
-from genlab.scores import disentanglement, has_factors, judge_samples, judgeable, metric_names
+from genlab.runs import encoder_model, factor_dimension, held_out_images, load_model, out_path
+from genlab.scores import judgeable, scores
 from genlab.shapes import FACTORS
-from genlab.train import GenConfig, dataset, train
+from genlab.train import train
 from labcore.cli import Parser, parse, run_command
-from labcore.config import build, describe, parse_overrides, read_toml
+from labcore.config import describe, parse_overrides, read_toml
 from labcore.errors import UsageError
 from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, resolve_device
 
 
-def make_parser() -> Parser:
+def config_help(model: str | None = None) -> str:
+    """Config keys for `train --help`: the training keys every model shares, then the chosen model's own (without
+    one, the models and how to list theirs)."""
+    shared = {f.name for f in dataclasses.fields(TrainConfig)} - {"model"}
+    if model is None:
+        models = "\n".join(f"  {name:11s} {spec.about}" for name, spec in MODELS.items())
+        return (f"config keys of every model (set in a recipe or as key=value):\n{describe(TrainConfig, shared)}\n\n"
+                f"models (`genlab train MODEL --help` lists a model's own keys):\n{models}")
+    cls = config_class(model)
+    own = {f.name for f in dataclasses.fields(cls)} - shared - {"model"}
+    return (f"config keys of every model (set in a recipe or as key=value):\n{describe(cls, shared)}\n\n"
+            f"{model} keys ({MODELS[model].about}):\n{describe(cls, own)}")
+
+
+def help_model(argv: list[str]) -> str | None:
+    """The model of `genlab train MODEL|RECIPE ... --help` (a recipe's, where one is named so), for a help that
+    lists its keys only."""
+    if argv[:1] != ["train"] or not {"-h", "--help"} & set(argv):
+        return None
+    name = next((a for a in argv[1:] if not a.startswith("-") and "=" not in a), None)
+    if name is None or (name in MODELS and name not in recipes.available()):
+        return name
+    try:
+        model = recipes.load(name)[0]["model"]
+    except UsageError:
+        return None
+    return model if model in MODELS else None
+
+
+def make_parser(model: str | None = None) -> Parser:
     parser = Parser(prog="genlab", description="Train generative models on images; sample and evaluate them.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     t = sub.add_parser("train", help="train a model (no arguments: a VAE on the built-in shapes data)",
-                       epilog=f"config keys (key=value):\n{describe(GenConfig)}",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=config_help(model), formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("items", nargs="*", metavar="[MODEL|RECIPE] [key=value ...]",
                    help=f"a model ({', '.join(MODELS)}; its recipe of the same name when there is one), "
                    "a recipe name from `genlab list` or a .toml path")
@@ -100,21 +132,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.items or any(v is not None for v in (args.data, args.steps, args.seed, args.run_dir)):
             raise UsageError("--resume continues a run with its stored config; pass no model, flags or overrides")
         state, run_dir = load_checkpoint(args.resume)
+        if state.get("algo") not in MODELS:
+            raise UsageError(f"{args.resume} is not a genlab run directory or checkpoint to resume")
         values = read_toml(run_dir / "config.toml")
         if args.device:
             values["device"] = args.device
-        cfg = build(GenConfig, values)
+        cfg = stored_config(values)
     else:
         names = [i for i in args.items if "=" not in i]
         if len(names) > 1:
             raise UsageError(f"expected at most one model or recipe, got {', '.join(names)}")
-        values = recipes.resolve(names[0], MODELS, args.data) if names else {}
+        base = recipes.resolve(names[0], tuple(MODELS), args.data) if names else {}
         flags = {"data": args.data, "steps": args.steps, "seed": args.seed, "device": args.device}
-        values.update({k: v for k, v in flags.items() if v is not None})
-        values.update(parse_overrides([i for i in args.items if "=" in i]))
-        cfg = build(GenConfig, values)
-        name = cfg.data.split(":")[0]
-        run_dir = args.run_dir or default_run_dir(f"{cfg.model}-{name}", cfg.seed)
+        given = {k: v for k, v in flags.items() if v is not None} | parse_overrides([i for i in args.items if "=" in i])
+        cls = config_class({**base, **given}.get("model", "vae"))
+        cfg = build_config({**base, **scale_stages(cls, base, given), **given})
+        run_dir = args.run_dir or default_run_dir(f"{cfg.model}-{cfg.data.split(':')[0]}", cfg.seed)
         check_new_run_dir(run_dir)
         resolve_device(cfg.device)
         state = None
@@ -130,7 +163,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     out = out_path(args)
     model, cfg = load_model(args.run)
-    if cfg.model == "ae":
+    if not model.can_sample:
         raise UsageError("an autoencoder has no prior to sample from; use genlab reconstruct, or train a vae or gan")
     images = model.sample(args.n, torch.Generator().manual_seed(args.seed))
     save_png(grid(images), out, scale=2)
@@ -142,8 +175,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     out = out_path(args)
     model, cfg = load_model(args.run)
     if not model.can_reconstruct:
-        raise UsageError("this GAN has no encoder (it was trained with recon_weight = 0), so nothing to "
-                         "reconstruct; use genlab sample")
+        raise UsageError(f"this GAN ({cfg.model}) has no encoder, so nothing to reconstruct (a vae-gan has one); "
+                         "use genlab sample")
     x = held_out_images(cfg, args.n)
     save_png(grid(torch.cat([x, model.reconstruct(x)]), nrow=len(x)), out, scale=2)
     print(f"wrote {out}: {len(x)} held-out images above their reconstructions")
@@ -151,37 +184,25 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    model, cfg = load_model(args.run)
-    n = cfg.eval_samples if args.samples is None else args.samples
-    if n < 2:
-        raise UsageError(f"--samples must be at least 2, not {n}")
-    which = metric_names(cfg.metrics if args.metrics is None else args.metrics)
-    if args.metrics is not None:
-        unknown = set(which) - set(METRICS)
-        if unknown:
-            raise UsageError(f"unknown metric {', '.join(sorted(unknown))}; choose from {', '.join(METRICS)} or none")
-        if which and not has_factors(cfg):
-            what = "this is a GAN" if cfg.model == "gan" else f"this model was trained on {cfg.data!r}"
-            raise UsageError(f"disentanglement metrics need an encoder trained on the shapes data's factors; {what}")
-    for flag in ("metric_points", "metric_test_points"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 2:
-            raise UsageError(f"--{flag.replace('_', '-')} must be at least 2, not {getattr(args, flag)}")
-    result = {}
-    if cfg.model != "gan":
-        k = args.k or cfg.eval_k
-        if k <= 0:
-            raise UsageError(f"--k must be positive, not {k}")
-        torch.manual_seed(0)
-        result = model.evaluate(held_out_images(cfg), k)
-    if cfg.model != "ae":
-        if judgeable(cfg):
-            result.update(judge_samples(model, n, cfg.seed))
-        elif cfg.model == "gan":
-            raise UsageError(f"sample metrics need the shapes data (16, 32 or 64 px); this GAN was trained on "
-                             f"{cfg.data!r}")
-    if which and has_factors(cfg):
-        data = dataset(cfg)
-        result.update(disentanglement(model, data, cfg, which, args.metric_points, args.metric_test_points))
+    for flag, value, least in (("k", args.k, 1), ("samples", args.samples, 2), ("metric-points", args.metric_points, 2),
+                               ("metric-test-points", args.metric_test_points, 2)):
+        if value is not None and value < least:
+            raise UsageError(f"--{flag} must be at least {least}, not {value}")
+    unknown = set(metric_names(args.metrics or "")) - set(METRICS)
+    if unknown:
+        raise UsageError(f"unknown metric {', '.join(sorted(unknown))}; choose from {', '.join(METRICS)} or none")
+    overrides = {"eval_k": args.k, "eval_samples": args.samples, "metrics": args.metrics,
+                 "metric_points": args.metric_points, "metric_test_points": args.metric_test_points}
+    model, cfg = load_model(args.run, {k: v for k, v in overrides.items() if v is not None})
+    if metric_names(args.metrics or "") and not (model.has_code and judgeable(cfg)):
+        what = f"this is a GAN ({cfg.model})" if not model.has_code else f"this model was trained on {cfg.data!r}"
+        raise UsageError(f"disentanglement metrics need an encoder trained on the shapes data's factors; {what}")
+    data = dataset(cfg)
+    torch.manual_seed(0)  # the IWAE bound's samples
+    result = model.evaluate(data.floats(held_out(len(data), cfg)[1]))
+    if not result and not judgeable(cfg):
+        raise UsageError(f"sample metrics need the shapes data (16, 32 or 64 px); this GAN was trained on {cfg.data!r}")
+    result.update(scores(model, data, cfg))
     print(json.dumps(result) if args.json else describe_result(result))
     return 0
 
@@ -214,7 +235,7 @@ def cmd_traverse(args: argparse.Namespace) -> int:
 def cmd_swap(args: argparse.Namespace) -> int:
     out = out_path(args)
     model, cfg = encoder_model(args.run, "swap")
-    if args.factor and not has_factors(cfg):
+    if args.factor and not judgeable(cfg):
         raise UsageError(f"--factor needs a model trained on the shapes data; this one was trained on {cfg.data!r}")
     if args.dims is not None:
         try:
@@ -236,23 +257,23 @@ def cmd_swap(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    print(f"models: {', '.join(MODELS)} (genlab train MODEL)")
+    print("models (genlab train MODEL):")
+    for name, spec in MODELS.items():
+        print(f"  {name:11s} {spec.about}")
     print("recipes (genlab train NAME):")
     width = max(map(len, recipes.available()))
     for name in recipes.available():
         values, result = recipes.load(name)
         reaches = ", ".join(f"{k} {v}" for k, v in result.items())
         size = f"{values.get('resolution', '')!s:>3} px {values.get('steps', '')!s:>7} steps"
-        objective, arch = values.get("objective", "elbo"), values.get("g_arch", "dcgan")
-        kind = values.get("model", "") + ("" if objective == "elbo" else f" {objective}")
-        kind += "" if values.get("model") != "gan" or arch == "dcgan" else f" {arch}"
-        data = values.get("data", "shapes")
-        print(f"  {name:{width}s} {kind:15s} {data:10s} {size}  {reaches or 'not measured'}")
+        kind = " ".join([values["model"], *(values[k] for k in ("objective", "g_arch") if k in values)])
+        print(f"  {name:{width}s} {kind:16s} {values.get('data', 'shapes'):10s} {size}  {reaches or 'not measured'}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(make_parser(), argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse(make_parser(help_model(argv)), argv)
     if isinstance(args, int):
         return args
     commands = {"train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconstruct, "eval": cmd_eval,

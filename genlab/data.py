@@ -11,11 +11,16 @@ import gzip
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from genlab import shapes
 from labcore.errors import UsageError
+
+if TYPE_CHECKING:
+    from genlab.config import TrainConfig
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -28,6 +33,25 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def floats(self, index: np.ndarray) -> torch.Tensor:
+        """The images at `index` as floats in [0, 1], (B, C, H, W). (Indexed by torch, which keeps the standard
+        strides: NumPy's copy of a one-channel batch can read as channels-last, and conv kernels then sum in
+        another order.)"""
+        return torch.from_numpy(self.images)[index].float() / self.max_value
+
+
+def dataset(cfg: TrainConfig) -> Dataset:
+    """The config's data, as training sees them."""
+    return load(cfg.data, resolution=cfg.resolution, channels=cfg.channels, binarize=cfg.binarize)
+
+
+def held_out(n: int, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(train, eval) indices of n images: the eval split depends on the seed only, so `genlab eval` can rebuild
+    it. At most a fifth of the data is held out."""
+    order = np.random.default_rng(cfg.seed + 1).permutation(n)
+    k = min(cfg.eval_images, n // 5)
+    return order[k:], order[:k]
 
 
 def read_idx(path: str | Path) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The GAN objectives as pure functions, written once for every GAN of the lab (`genlab.gan`, `genlab.sprite_gan`).
+"""The GAN objectives as pure functions, written once for the game every GAN of the lab plays (`genlab.adversarial`).
 
     ns:      L_D = softplus(−D(x)) + softplus(D(G(z)))       L_G = softplus(−D(G(z)))  (Goodfellow et al. 2014)
     hinge:   L_D = relu(1 − D(x)) + relu(1 + D(G(z)))         L_G = −D(G(z))            (Lim & Ye 2017)

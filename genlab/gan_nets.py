@@ -74,22 +74,16 @@ def warp(glyph: torch.Tensor, matrix: torch.Tensor, size: int) -> torch.Tensor:
     return F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def place(glyph: torch.Tensor, u: torch.Tensor, start_scale: float, supersample: int = 1) -> torch.Tensor:
-    """Warp glyph logits (B, C, g, g) onto a canvas by the pose u (B, 5) — rotation θ from (1 + u0, u1), scale
-    start_scale·exp(u2), shift tanh(u3, u4) — with a spatial transformer (`warp`):
+def place(glyph: torch.Tensor, u: torch.Tensor, start_scale: float) -> torch.Tensor:
+    """Warp glyph logits (B, C, g, g) onto a g × g canvas by the pose u (B, 5) — rotation θ from (1 + u0, u1),
+    scale start_scale·exp(u2), shift tanh(u3, u4) — with a spatial transformer (`warp`):
 
         canvas(p) = glyph(R(−θ) (p − t) / s)          p, t in [−1, 1]² canvas coordinates
-
-    The canvas is g × g, or drawn at k = supersample times that and each k × k block averaged after the
-    sigmoid (the way the shapes data are rasterised), returning the logit of that coverage."""
+    """
     cos, sin = 1 + u[:, 0], u[:, 1]
     norm = torch.sqrt(cos**2 + sin**2 + 1e-8)
     matrix = pose_matrix(cos / norm, sin / norm, start_scale * torch.exp(u[:, 2]), torch.tanh(u[:, 3:5]))
-    k = supersample
-    canvas = warp(glyph, matrix, k * glyph.shape[-1])
-    if k == 1:
-        return canvas
-    return torch.logit(F.avg_pool2d(torch.sigmoid(canvas), k), eps=1e-6)
+    return warp(glyph, matrix, glyph.shape[-1])
 
 
 class TransformerGenerator(nn.Module):
@@ -100,28 +94,25 @@ class TransformerGenerator(nn.Module):
     a category can then change what is drawn, never where or how large."""
 
     def __init__(self, latent_dim: int, channels: int, resolution: int, width: int, coords: bool = False,
-                 start_scale: float = 0.5, supersample: int = 1, glyph_only: int = 0):
+                 start_scale: float = 0.5, glyph_only: int = 0):
         super().__init__()
         self.glyph = generator(latent_dim, channels, resolution, width, coords)
         self.pose = nn.Sequential(nn.Linear(latent_dim - glyph_only, 128), nn.ReLU(), nn.Linear(128, 5))
         nn.init.zeros_(self.pose[-1].weight)  # start at θ = 0, s = start_scale, t = 0 for every z
         nn.init.zeros_(self.pose[-1].bias)
-        self.start_scale, self.supersample, self.glyph_only = start_scale, supersample, glyph_only
+        self.start_scale, self.glyph_only = start_scale, glyph_only
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return place(self.glyph(z), self.pose(z[:, self.glyph_only:]), self.start_scale, self.supersample)
+        return place(self.glyph(z), self.pose(z[:, self.glyph_only:]), self.start_scale)
 
 
 def discriminator(channels: int, resolution: int, width: int, norm: str, coords: bool = False,
-                  mbstd: bool = False, arch: str = "dcgan", outputs: int = 1) -> nn.Sequential:
-    """x (B, C, r, r) → logit (B,) through n halvings of the resolution, then linear (or → (B, outputs), when
-    outputs > 1: the same conv stack serves as the VAE-GAN's encoder). dcgan: one stride-2 4×4
-    conv per halving (Radford et al. 2016); vgg: two stride-1 3×3 convs, then a 2×2 average pool (the
-    discriminators of Karras et al. 2018 without their resolution growing). Leaky ReLU throughout; batch
-    norm, if chosen, on every conv but the first halving's."""
-    if arch not in ("dcgan", "vgg") or norm not in ("batch", "spectral", "none"):
-        raise ValueError(f"discriminator: arch must be dcgan or vgg and norm batch, spectral or none, "
-                         f"not {arch!r} and {norm!r}")
+                  mbstd: bool = False, outputs: int = 1) -> nn.Sequential:
+    """x (B, C, r, r) → logit (B,) through n stride-2 4×4 convs, one per halving of the resolution (Radford et al.
+    2016), then linear (or → (B, outputs) when outputs > 1: InfoGAN's Q head, the VAE-GAN's encoder). Leaky ReLU
+    throughout; batch norm, if chosen, on every conv but the first."""
+    if norm not in ("batch", "spectral", "none"):
+        raise ValueError(f"discriminator: norm must be batch, spectral or none, not {norm!r}")
     s, n = start_size(resolution)
     sn = spectral_norm if norm == "spectral" else (lambda m: m)
     extra, add = (2, [AddCoords()]) if coords else (0, [])
@@ -129,15 +120,10 @@ def discriminator(channels: int, resolution: int, width: int, norm: str, coords:
     c = channels
     for i in range(n):
         w = width * 2**i
-        convs = [nn.Conv2d(c + extra, w, 4, 2, 1)] if arch == "dcgan" else [nn.Conv2d(c + extra, w, 3, 1, 1),
-                                                                             nn.Conv2d(w, w, 3, 1, 1)]
-        for j, conv in enumerate(convs):
-            layers += [*(add if j == 0 else []), sn(conv)]
-            if norm == "batch" and i > 0:
-                layers.append(nn.BatchNorm2d(w))
-            layers.append(nn.LeakyReLU(0.2))
-        if arch == "vgg":
-            layers.append(nn.AvgPool2d(2))
+        layers += [*add, sn(nn.Conv2d(c + extra, w, 4, 2, 1))]
+        if norm == "batch" and i > 0:
+            layers.append(nn.BatchNorm2d(w))
+        layers.append(nn.LeakyReLU(0.2))
         c = w
     if mbstd:
         layers.append(MinibatchStd())

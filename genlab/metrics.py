@@ -42,6 +42,11 @@ Represent = Callable[[np.ndarray], np.ndarray]
 METRICS = ("mig", "factor_vae", "beta_vae", "sap", "dci")
 
 
+def metric_names(spec: str) -> tuple[str, ...]:
+    """The metrics of a comma-separated spec ("mig,dci"; "none" or "" for none)."""
+    return () if spec.strip() in ("", "none") else tuple(m.strip() for m in spec.split(","))
+
+
 @dataclass
 class FactorSpace:
     """The ground-truth factors a data set spans: a product of index sets, one per factor."""

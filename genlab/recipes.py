@@ -1,14 +1,14 @@
-"""Generative recipes: TOML files in `genlab/recipes/` that set `GenConfig` fields — model, data, budget.
+"""Generative recipes: TOML files in `genlab/recipes/` that set a model's config fields — model, data, budget.
 
-    model = "gan"
+    model = "sprite-gan"     # which model's config (genlab.models) the other keys belong to
     data = "shapes"
     steps = 20000
-    ...                      # any GenConfig field
+    ...                      # any field of that config
     [result]                 # what it reached, measured (shown by `genlab list`, not a setting)
 
 `genlab train gan` starts from the recipe named like the model when there is one, as `rllab train
 --algo A --env E` starts from the tuned recipe for that pair — unless `--data` names other data than the
-recipe's (`genlab train gan --data mnist:PATH` is the GAN's defaults, a DCGAN, not the shapes sprite GAN).
+recipe's (`genlab train gan --data mnist:PATH` is the GAN's defaults, a DCGAN, not the recipe's sprite GAN).
 """
 
 from __future__ import annotations

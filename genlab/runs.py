@@ -1,34 +1,39 @@
 """Loading a finished (or stopped) genlab run for the commands that use it: its model and config, its
-held-out images, its mean code as a representation for the metrics, and checks on the output path and
-the kind of model a command needs."""
+held-out images, the dimension of its code that carries a factor, and checks on the output path and the kind
+of model a command needs."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from genlab import shapes
+from genlab.config import TrainConfig
+from genlab.data import dataset, held_out
+from genlab.metrics import FactorSpace, most_informative_dimension
+from genlab.models import MODELS, build_model, restore, stored_config
+from genlab.scores import model_representation
 from genlab.shapes import FACTORS
-from genlab.train import GenConfig, as_float, build_model, dataset, held_out
-from labcore.config import build
 from labcore.errors import UsageError
 from labcore.run import load_checkpoint
 
-MODELS = ("vae", "ae", "gan")
 
-
-def load_model(path: Path):
-    state, run_dir = load_checkpoint(path)
+def load_model(path: Path, overrides: dict[str, Any] | None = None) -> tuple[torch.nn.Module, TrainConfig]:
+    """The model of a run directory or checkpoint, in eval mode, and its config with those `overrides` applied
+    (and checked) that it has: settings of an evaluation, such as eval_samples."""
+    state, _ = load_checkpoint(path)
     if state.get("algo") not in MODELS:
         raise UsageError(f"{path} is not a genlab checkpoint (it holds {state.get('algo')!r})")
-    cfg = build(GenConfig, state["config"])
+    cfg = stored_config(state["config"])
+    own = {f.name for f in dataclasses.fields(cfg)}
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in (overrides or {}).items() if k in own})
     model = build_model(cfg, state["channels"], state.get("resolution", cfg.resolution))
     try:
-        model.load_state_dict(state["model"])
+        restore(model, state, optimizers=False)
     except RuntimeError:
         raise UsageError(f"{path} does not match the model its config describes") from None
     return model.eval(), cfg
@@ -44,56 +49,23 @@ def out_path(args: argparse.Namespace, suffixes: tuple[str, ...] = (".png",)) ->
     return args.out
 
 
-def held_out_images(cfg: GenConfig, n: int | None = None) -> torch.Tensor:
+def held_out_images(cfg: TrainConfig, n: int | None = None) -> torch.Tensor:
     data = dataset(cfg)
     _, eval_idx = held_out(len(data), cfg)
-    return as_float(torch.from_numpy(data.images[eval_idx[:n]]), data)
+    return data.floats(eval_idx[:n])
 
 
 def encoder_model(path: Path, what: str, vae_only: bool = False):
+    """A run's model for a command that needs its code (`vae_only`: its prior too), or a one-line refusal."""
     model, cfg = load_model(path)
-    if cfg.model == "gan" or (vae_only and cfg.model != "vae"):
-        kind = "this is a GAN" if cfg.model == "gan" else "an autoencoder has no prior to sweep over"
+    if not model.has_code or (vae_only and cfg.model != "vae"):
+        kind = "an autoencoder has no prior to sweep over" if model.has_code else f"this is a GAN ({cfg.model})"
         raise UsageError(f"{what} needs a {'vae' if vae_only else 'vae or ae'}; {kind}")
     return model, cfg
 
 
-def model_representation(model: torch.nn.Module, images: np.ndarray, factors: np.ndarray, max_value: float,
-                         batch: int = 2000) -> Callable[[np.ndarray], np.ndarray]:
-    """The mean code mu(x) of the images with given factor rows, from the data set (images, factors).
-
-    Each image is encoded once and its code kept: the metrics draw about 3 million rows (the β-VAE and
-    FactorVAE scores' batches) from at most 737,280 images, so most rows are looked up, not encoded."""
-    position = np.full(shapes.N_IMAGES, -1, dtype=np.int64)
-    position[shapes.index_of(factors)] = np.arange(len(factors))
-    device = next(model.parameters()).device
-    codes: np.ndarray | None = None  # (len(factors), D), filled in as rows are asked for
-    known = np.zeros(len(factors), dtype=bool)
-
-    @torch.no_grad()
-    def represent(rows: np.ndarray) -> np.ndarray:
-        nonlocal codes
-        where = position[shapes.index_of(rows)]
-        if (where < 0).any():
-            raise ValueError("factor rows outside the data set")
-        new = np.unique(where[~known[where]])
-        for i in range(0, len(new), batch):
-            part = new[i:i + batch]
-            code = model.code(torch.from_numpy(images[part]).to(device).float() / max_value).cpu().numpy()
-            if codes is None:
-                codes = np.empty((len(factors), code.shape[1]), dtype=code.dtype)
-            codes[part], known[part] = code, True
-        if codes is None:  # no rows asked for
-            return np.empty((0, 0))
-        return codes[where].astype(np.float64)
-
-    return represent
-
-
-def factor_dimension(model, cfg: GenConfig, factor: str) -> int:
+def factor_dimension(model, cfg: TrainConfig, factor: str) -> int:
     """The latent dimension with the most mutual information about a shapes factor (MIG's top dimension)."""
-    from genlab.metrics import FactorSpace, most_informative_dimension
-
     data = dataset(cfg)
     space = FactorSpace.of(data.factors)
     k = FACTORS.index(factor)

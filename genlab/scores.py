@@ -1,53 +1,87 @@
-"""What a generative run is scored on, shared by training (`genlab.train`) and `genlab eval`: the sample
-judge on shapes (`genlab.quality`) and the disentanglement metrics of a code (`genlab.metrics`)."""
+"""What a generative run is scored on beyond its held-out numbers, for training (`genlab.train`) and `genlab eval`:
+on the shapes data, its samples judged (`genlab.quality`; any model that samples) and its code's disentanglement
+(`genlab.metrics`; any model with a code)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
+from genlab import shapes
+from genlab.metrics import FactorSpace, evaluate, metric_names
+from genlab.quality import judge
+
 if TYPE_CHECKING:
-    from genlab.ae import AE
+    from genlab.config import TrainConfig
     from genlab.data import Dataset
-    from genlab.gan import GAN
-    from genlab.sprite_gan import SpriteGAN
-    from genlab.train import GenConfig
-    from genlab.vae import VAE
 
 
-def metric_names(spec: str) -> tuple[str, ...]:
-    return () if spec.strip() in ("", "none") else tuple(m.strip() for m in spec.split(","))
-
-
-def has_factors(cfg: GenConfig) -> bool:
-    """Can a code be scored for disentanglement? It needs the shapes data's ground-truth factors."""
-    return cfg.model in ("vae", "ae") and judgeable(cfg)
-
-
-def disentanglement(model: VAE | AE, data: Dataset, cfg: GenConfig, which: tuple[str, ...] | None = None,
-                    train: int | None = None, test: int | None = None) -> dict[str, float]:
-    """The config's disentanglement metrics (or `which`) of the model's mean code on the data's factors."""
-    from genlab.metrics import FactorSpace, evaluate
-    from genlab.runs import model_representation
-
-    represent = model_representation(model, data.images, data.factors, data.max_value)
-    return evaluate(represent, FactorSpace.of(data.factors), cfg.seed,
-                    metric_names(cfg.metrics) if which is None else which,
-                    train or cfg.metric_points, test or cfg.metric_test_points, cfg.metric_batch)
-
-
-def judgeable(cfg: GenConfig) -> bool:
+def judgeable(cfg: TrainConfig) -> bool:
     """Can generated images be judged against the shapes renders? Yes for the shapes data, which is always
     one channel at a resolution the config allows (16, 32 or 64) — decided from the config, without loading."""
     return cfg.data.partition(":")[0] == "shapes"
 
 
-def nan_for_none(value: float | None) -> float:
-    return float("nan") if value is None else value
+def scores(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, final: bool = True) -> dict[str, float]:
+    """On shapes: the sample judgement and the code's disentanglement metrics (the config's `metrics` at the end
+    of training, MIG alone at the periodic evaluations); nothing on other data."""
+    if not judgeable(cfg):
+        return {}
+    result = judge_samples(model, cfg.eval_samples, cfg.seed) if model.can_sample else {}
+    which = metric_names(cfg.metrics) if model.has_code and final else ("mig",)
+    if model.has_code and which:
+        result.update(disentanglement(model, data, cfg, which))
+    return result
 
 
-def judge_samples(model: GAN | SpriteGAN | VAE, n: int, seed: int) -> dict[str, float]:
-    from genlab.quality import judge  # imported here: it loads the renders and the factor network
+def eval_scalars(result: dict[str, float | None]) -> dict[str, float]:
+    """A result as TensorBoard's eval/* scalars: counts and the KL floors left out, missing values as NaN."""
+    return {f"eval/{k}": float("nan") if v is None else v for k, v in result.items()
+            if k not in ("images", "iwae_k", "samples") and not k.startswith("kl_floor")}
 
+
+def judge_samples(model: torch.nn.Module, n: int, seed: int) -> dict[str, float]:
     return judge(model.sample(n, torch.Generator().manual_seed(seed)), seed=seed)
+
+
+def disentanglement(model: torch.nn.Module, data: Dataset, cfg: TrainConfig,
+                    which: tuple[str, ...]) -> dict[str, float]:
+    """The metrics `which` of the model's mean code on the data's factors, at the config's metric sizes."""
+    represent = model_representation(model, data.images, data.factors, data.max_value)
+    return evaluate(represent, FactorSpace.of(data.factors), cfg.seed, which, cfg.metric_points,
+                    cfg.metric_test_points, cfg.metric_batch)
+
+
+def model_representation(model: torch.nn.Module, images: np.ndarray, factors: np.ndarray, max_value: float,
+                         batch: int = 2000) -> Callable[[np.ndarray], np.ndarray]:
+    """The mean code mu(x) of the images with given factor rows, from the data set (images, factors).
+
+    Each image is encoded once and its code kept: the metrics draw about 3 million rows (the β-VAE and
+    FactorVAE scores' batches) from at most 737,280 images, so most rows are looked up, not encoded."""
+    position = np.full(shapes.N_IMAGES, -1, dtype=np.int64)
+    position[shapes.index_of(factors)] = np.arange(len(factors))
+    device = next(model.parameters()).device
+    codes: np.ndarray | None = None  # (len(factors), D), filled in as rows are asked for
+    known = np.zeros(len(factors), dtype=bool)
+
+    @torch.no_grad()
+    def represent(rows: np.ndarray) -> np.ndarray:
+        nonlocal codes
+        where = position[shapes.index_of(rows)]
+        if (where < 0).any():
+            raise ValueError("factor rows outside the data set")
+        new = np.unique(where[~known[where]])
+        for i in range(0, len(new), batch):
+            part = new[i:i + batch]
+            code = model.code(torch.from_numpy(images[part]).to(device).float() / max_value).cpu().numpy()
+            if codes is None:
+                codes = np.empty((len(factors), code.shape[1]), dtype=code.dtype)
+            codes[part], known[part] = code, True
+        if codes is None:  # no rows asked for
+            return np.empty((0, 0))
+        return codes[where].astype(np.float64)
+
+    return represent

@@ -23,22 +23,26 @@ The search compares each image, moved into its own frame, with every sprite at e
 one matrix product: BCE(x, σ(l)) = −x·l + Σ softplus(l) summed over pixels, for the R·K logit images l. A
 sprite left unused (under half its share) is re-seeded from the image the sprites explain worst, as
 k-means re-seeds an empty cluster; the first sprites are drawn k-means++ style from large images.
-The geometry (moments, placing, framing, turning, the all-pairs BCE) is in `genlab.sprites`.
+The geometry (moments, placing, framing, turning, the all-pairs BCE) is in `genlab.sprites`; the game of
+stage 2 (D steps, then a G step, the averaged G that samples) is `genlab.adversarial`'s.
 """
 
 from __future__ import annotations
 
-import copy
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.gan_losses import d_objective, g_loss
+from genlab.adversarial import Adversarial, AdversarialConfig
+from genlab.images import grid
 from genlab.sprites import bce, frame_losses, into_frame, moments, place, turned
+from labcore.config import check
 from labcore.nets import mlp
-from labcore.optim import make_optimizer
+from labcore.optim import set_lr
 
 RESEED_EVERY = 250  # stage-1 steps between checks for unused sprites
 SIZE_BINS, SIZE_RANGE = 256, 4.0  # prior_sizes: the histogram of log s spans mean ± 4 standard deviations
@@ -49,34 +53,70 @@ def code_mlp(inputs: int, width: int, outputs: int) -> nn.Sequential:
     return mlp(inputs, [width] * 3, outputs, act=lambda: nn.LeakyReLU(0.2))
 
 
-class SpriteGAN(nn.Module):
+@dataclass
+class SpriteGANConfig(AdversarialConfig):
+    model: Literal["sprite-gan"] = "sprite-gan"
+    g_channels: int = 64
+    """Width of G's MLP on codes (three hidden layers)."""
+    d_channels: int = 64
+    """Width of D's MLP on codes (three hidden layers)."""
+    sprites: int = 6
+    """How many sprites (more than the objects in the data is safe: spares share an object)."""
+    sprite_steps: int = 3000
+    """Steps of stage 1 (learning the sprites by reconstruction) before the GAN on codes. A `--steps` budget
+    given without it splits in the recipe's proportions."""
+    sprite_angles: int = 128
+    """Angles tried when fitting a sprite to an image (the pose's rotation is on this grid)."""
+    sprite_learning_rate: float = 3e-2
+    """Adam step size of the sprites' pixels: constant, then decaying to 0 over stage 1's last 30 % (its own
+    schedule, in place of lr_schedule's)."""
+    fourier_features: int = 40
+    """Random Fourier features of the code that D sees beside it (Tancik et al. 2020), 0 = none."""
+    fourier_scale: float = 3.0
+    """Standard deviation of those features' frequencies, per standard deviation of the code."""
+    prior_sizes: bool = False
+    """Draw each sample's size with its sprite from the real codes' histogram of (sprite, log size), as its sprite
+    alone is drawn otherwise (a conditional GAN whose labels come from the data): G then gives the angle and
+    position for that sprite at that size, and D judges the whole code. The sizes of shapes lie on a grid that
+    G's continuous map blurs; drawn from the data they are exact."""
+
+    stages = ("sprite_steps",)
+
+    def __post_init__(self):
+        super().__post_init__()
+        for key in ("sprites", "sprite_steps", "sprite_angles", "sprite_learning_rate"):
+            check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
+        check(self.fourier_features >= 0, "fourier_features", f"must be >= 0, not {self.fourier_features}")
+        check(self.fourier_scale > 0, "fourier_scale", f"must be > 0, not {self.fourier_scale}")
+        check(self.sprite_steps < self.steps, "sprite_steps",
+              f"must be below steps ({self.steps}): the GAN on codes trains after the sprites")
+
+
+class SpriteGAN(Adversarial):
     """The sprite GAN (module docstring): `update` runs stage 1 for cfg.sprite_steps steps, then stage 2."""
 
     can_reconstruct = True  # through its sprites and the search
 
-    def __init__(self, cfg, channels: int, resolution: int):
-        super().__init__()
-        self.cfg, self.resolution, k = cfg, resolution, cfg.sprites
+    def __init__(self, cfg: SpriteGANConfig, channels: int, resolution: int):
+        k, given = cfg.sprites, int(cfg.prior_sizes)  # given: G's code given to it (the size), not generated
+        freqs = cfg.fourier_scale * torch.randn(5, cfg.fourier_features)
+        super().__init__(cfg, code_mlp(cfg.latent_dim + k + given, cfg.g_channels, 5 - given),
+                         code_mlp(5 + 2 * cfg.fourier_features + k, cfg.d_channels, 1))
+        self.resolution = resolution
         size = 2 * resolution  # 2r pixels across a frame narrower than the canvas: finer than the 2r canvas
         self.sprites = nn.Parameter(torch.zeros(k, channels, size, size))  # seeded from the first batch
         self.register_buffer("angles", torch.arange(cfg.sprite_angles) * (2 * math.pi / cfg.sprite_angles))
-        self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.register_buffer("usage", torch.zeros(k))  # stage 1: assignments since the last re-seed check
         # stage 2: the codes' frequencies of each sprite (K,), or of each (sprite, size bin) (K, SIZE_BINS): the prior
         self.register_buffer("counts", torch.zeros(k, SIZE_BINS if cfg.prior_sizes else 1).squeeze(1))
         self.register_buffer("code_sum", torch.zeros(2, 5))  # stage 1: Σ code, Σ code², to standardise codes
         self.register_buffer("code_n", torch.zeros(()))
-        self.register_buffer("freqs", cfg.fourier_scale * torch.randn(5, cfg.fourier_features))
-        given = int(cfg.prior_sizes)  # G's code given to it (the size), not generated
-        self.generator = code_mlp(cfg.latent_dim + k + given, cfg.g_channels, 5 - given)
-        self.g_ema = copy.deepcopy(self.generator).requires_grad_(False)
-        self.discriminator = code_mlp(5 + 2 * cfg.fourier_features + k, cfg.d_channels, 1)
-        betas = (cfg.beta1, cfg.beta2)
-        self.opt_s = torch.optim.Adam([self.sprites], cfg.sprite_learning_rate)
-        self.opt_g = make_optimizer(cfg.optimizer, self.generator.parameters(), cfg.learning_rate, betas=betas)
-        self.opt_d = make_optimizer(cfg.optimizer, self.discriminator.parameters(),
-                                    cfg.d_learning_rate or cfg.learning_rate, betas=betas)
-        self.batches_per_step = cfg.d_steps
+        self.register_buffer("freqs", freqs)
+        self.optimizers["sprites"] = torch.optim.Adam([self.sprites], cfg.sprite_learning_rate)
+
+    def update(self, x: torch.Tensor, step: int) -> dict[str, float]:
+        """One step: of the sprites (stage 1, the first cfg.sprite_steps), else of the GAN on codes (stage 2)."""
+        return self.sprite_step(x, step) if step < self.cfg.sprite_steps else super().update(x, step)
 
     # ---- stage 1: the sprites ------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,18 +165,17 @@ class SpriteGAN(nn.Module):
             self.sprites[j] = torch.logit(up[0].clamp(0.02, 0.98))
             keep.append(j)
 
-    def sprite_step(self, x: torch.Tensor) -> dict[str, float]:
-        cfg, step = self.cfg, int(self.step)
+    def sprite_step(self, x: torch.Tensor, step: int) -> dict[str, float]:
+        cfg, opt = self.cfg, self.optimizers["sprites"]
         if step == 0:
             self._seed(x, list(range(len(self.sprites))))
+        # constant step size, then a linear decay over the last 30 % of stage 1: the sprites settle sharp
+        set_lr(opt, cfg.sprite_learning_rate * min(1.0, (1 - step / cfg.sprite_steps) / 0.3))
         k, code = self.encode(x)
         loss = bce(self.decode(k, code), x).mean()
-        self.opt_s.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=True)
         loss.backward()
-        self.opt_s.step()
-        # constant step size, then a linear decay over the last 30 % of stage 1: the sprites settle sharp
-        decay = min(1.0, (1 - (step + 1) / cfg.sprite_steps) / 0.3)
-        self.opt_s.param_groups[0]["lr"] = cfg.sprite_learning_rate * decay
+        opt.step()
         with torch.no_grad():
             self.usage += torch.bincount(k, minlength=len(self.usage))
             self.code_sum += torch.stack([code.sum(0), code.pow(2).sum(0)])
@@ -155,27 +194,34 @@ class SpriteGAN(nn.Module):
         mean = self.code_sum[0] / self.code_n.clamp(min=1)
         return mean, (self.code_sum[1] / self.code_n.clamp(min=1) - mean**2).clamp(min=1e-6).sqrt()
 
+    def d_input(self, x: torch.Tensor) -> torch.Tensor:
+        """D's input for the real images of a training step: their codes, also counted into the prior."""
+        k, code = self.encode(x)
+        self._count(k, code)
+        return self._joint(k, code)
+
     def critic(self, x: torch.Tensor) -> torch.Tensor:
-        """D's logit (B,) on images (their codes)."""
-        return self.discriminate(self._joint(*self.encode(x)))
+        """D's logit (B,) on images (their codes), without counting them into the prior."""
+        return self.discriminate(self._joint(*self.encode(x)))[0]
 
     def _joint(self, k: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         """D's input (B, K + 5): the one-hot sprite and the pose code (WGAN-GP interpolates in this space)."""
         return torch.cat([F.one_hot(k, len(self.sprites)).float(), code], 1)
 
-    def discriminate(self, joint: torch.Tensor) -> torch.Tensor:
+    def discriminate(self, joint: torch.Tensor) -> tuple[torch.Tensor, None]:
         """D's logit (B,) on (one-hot sprite, code): D sees the standardised code and its random Fourier features."""
         onehot, code = joint.split([len(self.sprites), 5], 1)
         mean, std = self._stats()
         u = (code - mean) / std
         proj = u @ self.freqs  # (B, F): D can then resolve the grid real sizes and positions lie on
-        return self.discriminator(torch.cat([u, torch.sin(proj), torch.cos(proj), onehot], 1)).squeeze(1)
+        return self.discriminator(torch.cat([u, torch.sin(proj), torch.cos(proj), onehot], 1)).squeeze(1), None
 
     def _size_bins(self) -> tuple[torch.Tensor, torch.Tensor]:
         """prior_sizes: the lower edge and the width of the histogram's log-size bins (from stage 1's code stats)."""
         mean, std = self._stats()
         return mean[2] - SIZE_RANGE * std[2], 2 * SIZE_RANGE * std[2] / SIZE_BINS
 
+    @torch.no_grad()
     def _count(self, k: torch.Tensor, code: torch.Tensor) -> None:
         """Add real codes to the prior's histogram: of sprites, or of (sprite, size bin)."""
         j = k
@@ -215,53 +261,15 @@ class SpriteGAN(nn.Module):
         norm = torch.sqrt(h[:, 0] ** 2 + h[:, 1] ** 2 + 1e-8)  # the angle as a unit vector: no seam at ±π
         return k, torch.cat([torch.stack([h[:, 0] / norm, h[:, 1] / norm], 1), h[:, 2:] * std[2:] + mean[2:]], 1)
 
-    def gan_step(self, x: torch.Tensor) -> dict[str, float]:
-        cfg = self.cfg
-        for real in x.chunk(cfg.d_steps):
-            k_real, c_real = self.encode(real)
-            with torch.no_grad():
-                self._count(k_real, c_real)
-                fake = self._joint(*self._pose(self.generator, self.noise(len(real))))
-            real_in = self._joint(k_real, c_real).requires_grad_(cfg.r1_weight > 0)
-            d_real, d_fake = self.discriminate(real_in), self.discriminate(fake)
-            loss_d = d_objective(cfg, self.discriminate, real_in, fake, d_real, d_fake)
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self.opt_d.step()
-        fake = self._joint(*self._pose(self.generator, self.noise(len(real))))
-        loss_g = g_loss(cfg.gan_loss, self.discriminate(fake))
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
-        with torch.no_grad():
-            for p_ema, p in zip(self.g_ema.parameters(), self.generator.parameters()):
-                p_ema.lerp_(p, 1 - cfg.ema)
-        return {"loss/d": loss_d.item(), "loss/g": loss_g.item(), "loss/total": loss_d.item() + loss_g.item(),
-                "d/real": d_real.mean().item(), "d/fake": d_fake.mean().item()}
+    def fake(self, g: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        return self._joint(*self._pose(g, z))
 
-    def update(self, x: torch.Tensor) -> dict[str, float]:
-        """One step: of the sprites (stage 1, the first cfg.sprite_steps), else of the GAN on codes (stage 2)."""
-        metrics = self.sprite_step(x) if self.step < self.cfg.sprite_steps else self.gan_step(x)
-        self.step += 1
-        return metrics
-
-    def optimizers(self) -> tuple[torch.optim.Optimizer, ...]:
-        return self.opt_g, self.opt_d  # the loop's step-size schedule; the sprites' own decays within stage 1
-
-    def optimizer_state(self) -> dict:
-        return {"s": self.opt_s.state_dict(), "g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()}
-
-    def load_optimizer_state(self, state: dict) -> None:
-        self.opt_s.load_state_dict(state["s"])
-        self.opt_g.load_state_dict(state["g"])
-        self.opt_d.load_state_dict(state["d"])
+    def images(self, g: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        return self.decode(*self._pose(g, z))
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] for noise z (B, 1 + latent), from the averaged generator (G itself when ema = 0)."""
-        return self.decode(*self._pose(self.g_ema if self.cfg.ema > 0 else self.generator, z))
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, batch: int = 500) -> torch.Tensor:
-        z = self.noise(n, generator)
-        return torch.cat([self.generate(z[i:i + batch]) for i in range(0, n, batch)])
+    def figures(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The GAN's figures, reconstructions of x, and what stage 1 has learnt: each sprite in its own frame."""
+        images, histograms = super().figures(x)
+        return {**images, "reconstructions": grid(torch.cat([x, self.reconstruct(x)]), 8),
+                "sprites": grid(torch.sigmoid(self.sprites), len(self.sprites))}, histograms

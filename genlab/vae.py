@@ -11,8 +11,8 @@ Objectives that trade reconstruction for disentangled codes (`objective`), each 
     factor-vae  β · KL + factor_gamma · TC               TC from a discriminator on z vs dimension-shuffled z
                                                          (Kim & Mnih 2018; the `FactorVAE` class)
 
-The encoder and decoder (`conv_autoencoder`, shared with the autoencoder) are the conv builders of
-`labcore`: 4×4 kernels with stride 2, one layer per halving down to 4×4, then a 256-unit layer.
+The encoder and decoder are the autoencoder's (`genlab.ae.conv_autoencoder`), the encoder giving 2D numbers
+(mu and log σ²). On shapes the mean code mu(x) is scored for disentanglement, as the autoencoder's code is.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.ae import AEConfig, conv_autoencoder
+from genlab.images import grid
+from genlab.latents import swap, traversal
 from genlab.losses import (
     decoder_image,
     iwae_bound,
@@ -36,21 +39,19 @@ from genlab.losses import (
     reparameterize,
 )
 from labcore.config import check
-from labcore.nets import conv_decoder, conv_encoder, mlp, start_size
+from labcore.errors import UsageError
+from labcore.nets import mlp
 from labcore.optim import make_optimizer
 from labcore.optim import step as optimizer_step
 
 
 @dataclass
-class VAEConfig:
-    latent_dim: int = 10
-    """Size of z."""
+class VAEConfig(AEConfig):
+    model: Literal["vae"] = "vae"
+    objective: Literal["elbo", "capacity", "beta-tcvae", "factor-vae"] = "elbo"
+    """elbo (β·KL), capacity (annealed KL capacity), beta-tcvae or factor-vae."""
     beta: float = 1.0
     """Weight of the KL term (1 = the ELBO; > 1 = β-VAE); of the total correlation for beta-tcvae."""
-    decoder: Literal["bernoulli", "gaussian"] = "bernoulli"
-    """Likelihood p(x|z): bernoulli (binary-ish images) or gaussian (unit variance)."""
-    objective: Literal["elbo", "capacity", "beta-tcvae", "factor-vae"] = "elbo"
-    """vae: elbo (β·KL), capacity (annealed KL capacity), beta-tcvae or factor-vae."""
     alpha: float = 1.0
     """beta-tcvae: weight of the index-code mutual information."""
     gamma: float = 1.0
@@ -71,42 +72,36 @@ class VAEConfig:
     """factor-vae: hidden layers of the discriminator."""
     disc_learning_rate: float = 1e-4
     """factor-vae: discriminator Adam step size (β = 0.5, 0.9)."""
+    eval_k: int = 1000
+    """Importance samples of the IWAE bound at the end of training."""
+    traversal_limit: float = 2.5
+    """Latent traversals sweep each dimension over ±this (prior standard deviations)."""
 
     def __post_init__(self):
-        check(self.latent_dim > 0, "latent_dim", "must be > 0")
+        super().__post_init__()
         for key in ("beta", "alpha", "gamma", "capacity_max", "capacity_weight", "factor_gamma"):
             check(getattr(self, key) >= 0, key, f"must be >= 0, not {getattr(self, key)}")
-        for key in ("capacity_steps", "disc_hidden", "disc_layers"):
+        for key in ("capacity_steps", "disc_hidden", "disc_layers", "eval_k"):
             check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
         check(self.disc_learning_rate > 0, "disc_learning_rate", "must be > 0")
-
-
-def conv_arch(resolution: int, channels: int) -> tuple[list[int], list[int], int]:
-    """Encoder channels (one stride-2 layer per halving down to 4×4, or 7×7 for 28 px), the mirrored
-    decoder's, and that smallest size."""
-    s, n = start_size(resolution)
-    enc = [32] * (n - 1) + [64]
-    return enc, [32] * (n - 1) + [channels], s
-
-
-def conv_autoencoder(channels: int, resolution: int, code_dim: int, latent_dim: int) -> tuple[nn.Module, nn.Module]:
-    """(encoder: image → code_dim, decoder: latent_dim → image-shaped output), mirrored conv stacks."""
-    enc, dec, s0 = conv_arch(resolution, channels)
-    k, s, p = [4] * len(enc), [2] * len(enc), [1] * len(enc)  # each layer halves the size
-    torso, flat = conv_encoder((channels, resolution, resolution), enc, k, s, padding=p)
-    encoder = nn.Sequential(torso, nn.Linear(flat, 256), nn.ReLU(), nn.Linear(256, code_dim))
-    decoder = nn.Sequential(mlp(latent_dim, [256]), conv_decoder(256, (64, s0, s0), dec, k, s, padding=p))
-    return encoder, decoder
+        check(self.traversal_limit > 0, "traversal_limit", "must be > 0")
 
 
 class VAE(nn.Module):
-    can_reconstruct = True
+    can_sample, can_reconstruct, has_code = True, True, True
+    batches_per_step = 1
 
     def __init__(self, cfg: VAEConfig, channels: int, resolution: int, dataset_size: int = 0):
+        """`dataset_size`: the training images, N of the aggregate posterior q(z) that beta-tcvae's estimator
+        needs (0 for a model loaded only to sample or evaluate)."""
         super().__init__()
+        if cfg.objective == "beta-tcvae" and 0 < dataset_size <= cfg.batch_size:
+            raise UsageError(f"beta-tcvae estimates q(z) over a batch drawn from the training images: it needs more "
+                             f"of them ({dataset_size}) than batch_size ({cfg.batch_size})")
         self.cfg = cfg
-        self.dataset_size = dataset_size  # N of the aggregate posterior q(z), for beta-tcvae's estimator
+        self.dataset_size = dataset_size
         self.encoder, self.decoder = conv_autoencoder(channels, resolution, 2 * cfg.latent_dim, cfg.latent_dim)
+        self.optimizers = {"vae": make_optimizer(cfg.optimizer, self.parameters(), cfg.learning_rate)}
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # (B, C, H, W) → 2 × (B, D)
         mu, logvar = self.encoder(x).chunk(2, dim=1)
@@ -152,6 +147,11 @@ class VAE(nn.Module):
         metrics["loss/total"] = total.item()
         return total, metrics, z
 
+    def update(self, x: torch.Tensor, step: int) -> dict[str, float]:
+        loss, metrics = self.loss(x, step)
+        optimizer_step(self.optimizers["vae"], loss, self.cfg.max_grad_norm)
+        return metrics
+
     @torch.no_grad()
     def kl_per_dim(self, x: torch.Tensor) -> torch.Tensor:
         """Mean KL(q(z_d|x) ‖ N(0, 1)) of each latent dimension over the images x, (D,): which dimensions are
@@ -183,10 +183,24 @@ class VAE(nn.Module):
         log_w = torch.stack(log_w)  # (B, k)
         return log_w.mean(1), iwae_bound(log_w)
 
-    def evaluate(self, x: torch.Tensor, k: int) -> dict[str, float]:
-        """Held-out ELBO and IWAE_k bound, nats per image."""
+    def evaluate(self, x: torch.Tensor) -> dict[str, float]:
+        """Held-out ELBO and IWAE bound (k = eval_k), nats per image."""
+        k = self.cfg.eval_k
         elbo, iwae = self.elbo_and_iwae(x, k)
         return {"elbo": float(elbo.mean()), "iwae": float(iwae.mean()), "iwae_k": k, "images": len(x)}
+
+    @torch.no_grad()
+    def figures(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Samples of a fixed noise batch, reconstructions of x, a traversal of x[0]'s code and a swap of the most
+        informative dimension between pairs of x; the histogram of the codes."""
+        kl = self.kl_per_dim(x)
+        images = {"samples": grid(self.sample(64, torch.Generator().manual_seed(self.cfg.seed)), 8),
+                  "reconstructions": grid(torch.cat([x, self.reconstruct(x)]), 8),
+                  "traversals": grid(traversal(self, x[0], kl, self.cfg.traversal_limit), 10)}
+        pairs = min(8, len(x) // 2)  # a, b and a with b's most informative dimension
+        if pairs:
+            images["swap"] = grid(swap(self, x[:pairs], x[pairs:2 * pairs], kl.argsort(descending=True)[:1]), pairs)
+        return images, {"latent/code": self.code(x)}
 
 
 def tc_discriminator(latent_dim: int, hidden: int, layers: int) -> nn.Sequential:
@@ -213,21 +227,20 @@ class FactorVAE(VAE):
     GAN, it owns its two optimisers.
     """
 
+    batches_per_step = 2
+
     def __init__(self, cfg: VAEConfig, channels: int, resolution: int, dataset_size: int = 0):
         super().__init__(cfg, channels, resolution, dataset_size)
         self.discriminator = tc_discriminator(cfg.latent_dim, cfg.disc_hidden, cfg.disc_layers)
-        vae_params = [*self.encoder.parameters(), *self.decoder.parameters()]
-        self.opt_vae = make_optimizer(cfg.optimizer, vae_params, cfg.learning_rate)
-        self.opt_d = make_optimizer("adam", self.discriminator.parameters(), cfg.disc_learning_rate, betas=(0.5, 0.9))
-        self.batches_per_step = 2
+        self.optimizers["discriminator"] = make_optimizer("adam", self.discriminator.parameters(),
+                                                          cfg.disc_learning_rate, betas=(0.5, 0.9))
 
     def vae_step(self, x: torch.Tensor, step: int = 0) -> tuple[torch.Tensor, dict[str, float]]:
         """One VAE update on x with D fixed; returns the sampled codes z (detached) and the loss terms."""
         loss, metrics, z = self._loss(x, step)
         tc = tc_estimate(self.discriminator(z))
         loss = loss + self.cfg.factor_gamma * tc
-        vae_params = [p for group in self.opt_vae.param_groups for p in group["params"]]
-        optimizer_step(self.opt_vae, loss, vae_params, self.cfg.max_grad_norm)
+        optimizer_step(self.optimizers["vae"], loss, self.cfg.max_grad_norm)
         metrics.update({"loss/tc": tc.item(), "loss/total": loss.item()})
         return z.detach(), metrics
 
@@ -238,23 +251,13 @@ class FactorVAE(VAE):
         logits = self.discriminator(torch.cat([z, z_perm]))
         labels = torch.cat([torch.zeros(len(z)), torch.ones(len(z_perm))]).long().to(z.device)
         loss = F.cross_entropy(logits, labels)
-        optimizer_step(self.opt_d, loss, self.discriminator.parameters(), 0.0)
+        optimizer_step(self.optimizers["discriminator"], loss, self.cfg.max_grad_norm)
         accuracy = (logits.argmax(1) == labels).float().mean()
         return {"loss/d": loss.item(), "d/accuracy": accuracy.item()}
 
-    def update(self, x: torch.Tensor, step: int = 0) -> dict[str, float]:
+    def update(self, x: torch.Tensor, step: int) -> dict[str, float]:
         """x holds two batches: the VAE steps on the first half, then D on both."""
         first, second = x.chunk(2)
         z, metrics = self.vae_step(first, step)
         metrics.update(self.discriminator_step(z, second))
         return metrics
-
-    def optimizers(self) -> tuple[torch.optim.Optimizer, ...]:
-        return self.opt_vae, self.opt_d
-
-    def optimizer_state(self) -> dict:
-        return {"vae": self.opt_vae.state_dict(), "discriminator": self.opt_d.state_dict()}
-
-    def load_optimizer_state(self, state: dict) -> None:
-        self.opt_vae.load_state_dict(state["vae"])
-        self.opt_d.load_state_dict(state["discriminator"])

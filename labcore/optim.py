@@ -52,12 +52,13 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, params, max_grad_norm: float | None) -> None:
-    """zero_grad → backward → clip the global gradient norm (when `max_grad_norm` > 0) → step."""
+def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad_norm: float = 0.0) -> None:
+    """zero_grad → backward → clip the global gradient norm of the optimiser's parameters (when `max_grad_norm`
+    > 0) → step."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if max_grad_norm:
-        nn.utils.clip_grad_norm_(params, max_grad_norm)
+        nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], max_grad_norm)
     optimizer.step()
 
 

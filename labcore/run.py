@@ -173,6 +173,13 @@ class Run:
         for key, value in metrics.items():
             self.writer.add_scalar(key, value, step)
 
+    def figures(self, step: int, images: dict[str, torch.Tensor], histograms: dict[str, torch.Tensor]) -> None:
+        """Images (C, H, W) in [0, 1] and histograms of values, by TensorBoard tag."""
+        for tag, image in images.items():
+            self.writer.add_image(tag, image, step)
+        for tag, values in histograms.items():
+            self.writer.add_histogram(tag, values, step)
+
     def progress(self, step: int, **postfix: float) -> None:
         self.bar.update(step - self._last_progress)
         self._last_progress = step

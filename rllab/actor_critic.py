@@ -129,7 +129,7 @@ class ACLearner:
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
         if not torch.isfinite(loss):
             raise TrainingError(f"non-finite loss ({loss.item()}); try a lower learning_rate")
-        optimizer_step(self.optimizer, loss, self.policy.parameters(), cfg.max_grad_norm)
+        optimizer_step(self.optimizer, loss, cfg.max_grad_norm)
         with torch.no_grad():
             approx_kl = ((ratio - 1) - log_ratio).mean().item()  # Schulman's low-variance estimator
             clip_fraction = ((ratio - 1).abs() > cfg.clip_range).float().mean().item() if cfg.clip_range else 0.0

@@ -162,7 +162,7 @@ class DQNLearner:
         loss_value = loss.item()
         if not np.isfinite(loss_value):  # before the step, so the weights stay good
             raise TrainingError(f"non-finite TD loss ({loss_value}); try a lower learning_rate")
-        optimizer_step(self.optimizer, loss, self.q.parameters(), cfg.max_grad_norm)
+        optimizer_step(self.optimizer, loss, cfg.max_grad_norm)
         return {"train/loss": loss_value, "train/q_mean": q.detach().mean().item()}
 
     @torch.no_grad()

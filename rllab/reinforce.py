@@ -121,7 +121,7 @@ def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> st
             loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
             if not torch.isfinite(loss):
                 raise TrainingError(f"non-finite loss ({loss.item()}); try a lower learning_rate")
-            optimizer_step(optimizer, loss, policy.parameters(), cfg.max_grad_norm)
+            optimizer_step(optimizer, loss, cfg.max_grad_norm)
             if policy.norm is not None:
                 policy.norm.update(obs_b)
             step += len(G)

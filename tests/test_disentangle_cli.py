@@ -82,7 +82,7 @@ def test_bad_requests_are_one_line_errors(tcvae_run, tmp_path, capsys):
     _bad(capsys, ["traverse", str(tcvae_run), "--out", str(tmp_path / "x.png"), "--limit", "-1"], "--limit must be")
     _bad(capsys, ["eval", str(tcvae_run), "--metrics", "mog"], "unknown metric mog")
     _bad(capsys, ["train", "vae", "objective=beta-tc"], "objective")
-    _bad(capsys, ["train", "gan", "objective=beta-tcvae"], "applies to model = vae only")
+    _bad(capsys, ["train", "gan", "objective=beta-tcvae"], "'objective' belongs to vae; sprite-gan does not use it")
     # a model without the factors: trained on a folder of images
     folder = tmp_path / "imgs"
     folder.mkdir()

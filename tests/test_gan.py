@@ -1,5 +1,5 @@
 """GAN: the losses and the gradient penalty against hand values, one update moves D and G the right way,
-and the networks fit every supported image size."""
+the networks fit every supported image size, and InfoGAN's and the VAE-GAN's terms do what they are for."""
 
 import math
 
@@ -7,20 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from genlab.gan import (
-    GAN,
-    AddCoords,
-    MinibatchStd,
-    TransformerGenerator,
-    d_loss,
-    discriminator,
-    g_loss,
-    generator,
-    gradient_penalty,
-)
-from genlab.gan_nets import place
-from genlab.train import GenConfig
-from labcore.config import build
+from genlab.gan import GAN, VAEGAN, InfoGAN
+from genlab.gan_losses import d_loss, g_loss, gradient_penalty
+from genlab.gan_nets import AddCoords, MinibatchStd, TransformerGenerator, discriminator, generator, place
+from genlab.models import build_config, build_model
 from labcore.errors import UsageError
 
 
@@ -54,19 +44,17 @@ def test_gradient_penalty_of_a_linear_critic():
 @pytest.mark.parametrize("resolution", [16, 28, 32, 64])
 @pytest.mark.parametrize("norm", ["batch", "spectral", "none"])
 @pytest.mark.parametrize("extras", [False, True])
-@pytest.mark.parametrize("d_arch", ["dcgan", "vgg"])
-def test_networks_fit_every_size(resolution, norm, extras, d_arch):
+def test_networks_fit_every_size(resolution, norm, extras):
     g = generator(8, 1, resolution, 8, coords=extras)
-    d = discriminator(1, resolution, 8, norm, coords=extras, mbstd=extras, arch=d_arch)
+    d = discriminator(1, resolution, 8, norm, coords=extras, mbstd=extras)
     x = g(torch.randn(3, 8))
     assert x.shape == (3, 1, resolution, resolution)
     assert d(x).shape == (3,)
 
 
-@pytest.mark.parametrize("arch, norm", [("resnet", "batch"), ("dcgan", "layer")])
-def test_discriminator_refuses_unknown_choices(arch, norm):
-    with pytest.raises(ValueError, match="arch must be dcgan or vgg"):
-        discriminator(1, 32, 8, norm, arch=arch)
+def test_discriminator_refuses_an_unknown_norm():
+    with pytest.raises(ValueError, match="norm must be batch, spectral or none"):
+        discriminator(1, 32, 8, "layer")
 
 
 def test_minibatch_std_sees_a_collapsed_batch():
@@ -116,109 +104,70 @@ def test_transformer_generator_keeps_the_category_out_of_the_pose():
     assert torch.allclose(g(z), place(g.glyph(z), g.pose(z[:, 2:]), 0.5))
 
 
-def test_supersampling_measures_coverage_like_the_data():
-    # a hard vertical edge in the glyph, shifted a quarter of a canvas pixel right: at 8 px the edge lies at
-    # x = 4.25, so pixel column 4 ([4, 5]) is a quarter covered — the value the data's 2 × 2 averaging gives
-    glyph = torch.full((1, 1, 8, 8), -20.0)
-    glyph[..., :4] = 20.0
-    pose = torch.zeros(1, 5)
-    pose[:, 3] = math.atanh(0.0625)  # a quarter pixel: the [−1, 1] canvas is 8 pixels wide
-    # rows 1–6: the top and bottom rows meet the background frame around the glyph
-    coverage = {k: torch.sigmoid(place(glyph, pose, 1.0, supersample=k))[0, 0, 1:-1] for k in (1, 2)}
-    assert coverage[2][:, 4] == pytest.approx(torch.full((6,), 0.25), abs=0.01)
-    assert coverage[1][:, 4].max() < 0.01  # drawn at the canvas resolution, the pixel reads empty
-    for k in (1, 2):
-        assert coverage[k][:, :4].min() > 0.99 and coverage[k][:, 5:].max() < 0.01
-
-
-def test_supersampling_needs_the_transformer_generator():
-    with pytest.raises(UsageError, match="supersample"):
-        build(GenConfig, {"model": "gan", "g_arch": "dcgan", "supersample": 2})
-    with pytest.raises(UsageError, match="supersample"):
-        build(GenConfig, {"model": "gan", "g_arch": "transformer", "supersample": 0})
-
-
 def test_bad_size_is_refused():
     with pytest.raises(UsageError, match="must be 4·2"):
         generator(8, 1, 24, 8)
 
 
-@pytest.mark.parametrize("loss, arch, d_arch", [("ns", "dcgan", "dcgan"), ("hinge", "dcgan", "dcgan"),
-                                                ("wgan-gp", "dcgan", "dcgan"), ("ns", "transformer", "dcgan"),
-                                                ("ns", "transformer", "vgg")])
-def test_one_update_moves_both_players(loss, arch, d_arch):
+def _gan(**values):
+    return build_config({"model": "gan", "latent_dim": 8, "g_channels": 8, "d_channels": 8, "learning_rate": 1e-3,
+                         **values})
+
+
+@pytest.mark.parametrize("loss, arch", [("ns", "dcgan"), ("hinge", "dcgan"), ("wgan-gp", "dcgan"),
+                                        ("ns", "transformer")])
+def test_one_update_moves_both_players(loss, arch):
     torch.manual_seed(0)
-    cfg = build(GenConfig, {"model": "gan", "gan_loss": loss, "g_arch": arch, "d_arch": d_arch, "latent_dim": 8,
-                            "g_channels": 8, "d_channels": 8, "learning_rate": 1e-3, "ema": 0.5,
-                            "d_steps": 2 if loss == "wgan-gp" else 1,
-                            "d_norm": "spectral" if loss == "hinge" else "auto",
-                            "r1_weight": 1.0 if loss == "ns" else 0})
-    gan = GAN(cfg, 1, 16)
+    values = {"gan_loss": loss, "g_arch": arch, "ema": 0.5, "d_steps": 2 if loss == "wgan-gp" else 1,
+              "d_norm": "spectral" if loss == "hinge" else "auto", "r1_weight": 1.0 if loss == "ns" else 0}
+    gan = GAN(_gan(**values), 1, 16)
     real = (torch.rand(2 * 16, 1, 16, 16) > 0.7).float()
     before = {k: v.clone() for k, v in gan.state_dict().items()}
-    with torch.no_grad():
-        gap0 = (gan.critic(real[:16]) - gan.critic(gan.sample(16, torch.Generator().manual_seed(1)))).mean()
-    metrics = gan.update(real)
+    metrics = gan.update(real, 0)
     assert {"loss/d", "loss/g", "loss/total", "d/real", "d/fake"} <= set(metrics)
     after = gan.state_dict()
     for part in ("generator", "discriminator", "g_ema"):  # each player moved, and the average followed G
         changed = [k for k in after if k.startswith(part + ".") and k.endswith(("weight", "weight.original")) and
                    not torch.equal(before[k], after[k])]
         assert changed, part
-    # the discriminator step widened the gap between real and generated (before G answered, measured on G_ema = G)
+    # the update's D steps widen the gap between real and generated images: G frozen by a vanishing step size,
+    # D judged on the same generated images before and after
     torch.manual_seed(0)
-    gan2 = GAN(cfg, 1, 16)
-    for real_batch in real.chunk(cfg.d_steps):
-        with torch.no_grad():
-            fake = torch.sigmoid(gan2.generator(gan2.noise(16)))
-        loss_d = d_loss(loss, gan2.critic(real_batch), gan2.critic(fake))
-        gan2.opt_d.zero_grad()
-        loss_d.backward()
-        gan2.opt_d.step()
+    frozen = GAN(_gan(**values, learning_rate=1e-12, d_learning_rate=1e-3), 1, 16)
+    fake = frozen.sample(16, torch.Generator().manual_seed(1))
     with torch.no_grad():
-        gap1 = (gan2.critic(real[:16]) - gan2.critic(gan2.sample(16, torch.Generator().manual_seed(1)))).mean()
+        gap0 = (frozen.critic(real[:16]) - frozen.critic(fake)).mean()
+    frozen.update(real, 0)
+    with torch.no_grad():
+        gap1 = (frozen.critic(real[:16]) - frozen.critic(fake)).mean()
     assert gap1 > gap0
 
 
 def test_ema_is_an_average_of_generator_weights():
-    cfg = build(GenConfig, {"model": "gan", "latent_dim": 4, "g_channels": 4, "d_channels": 4, "ema": 0.9})
-    gan = GAN(cfg, 1, 16)
+    gan = GAN(_gan(latent_dim=4, g_channels=4, d_channels=4, ema=0.9), 1, 16)
     p_ema, p = next(gan.g_ema.parameters()), next(gan.generator.parameters())
     old_ema = p_ema.clone()
     with torch.no_grad():
         p.add_(1.0)
-    gan._update_ema()
+    gan.update_ema()
     assert torch.allclose(p_ema, 0.9 * old_ema + 0.1 * p)
-
-
-def test_noise_with_a_categorical_code():
-    cfg = build(GenConfig, {"model": "gan", "latent_dim": 3, "latent_categories": 4, "g_channels": 4, "d_channels": 4})
-    gan = GAN(cfg, 1, 16)
-    z = gan.noise(4000, torch.Generator().manual_seed(0))
-    assert z.shape == (4000, 7)
-    onehot = z[:, :4]
-    assert torch.equal(onehot.sum(1), torch.ones(4000)) and set(onehot.unique().tolist()) == {0.0, 1.0}
-    assert (onehot.mean(0) - 0.25).abs().max() < 0.03  # uniform over the categories
-    assert gan.sample(5).shape == (5, 1, 16, 16)
 
 
 @pytest.mark.parametrize("recipe", ["gan", "gan-transformer", "gan-64"])
 def test_recipes_build_and_take_a_step(recipe):
     from genlab import recipes
-    from genlab.train import build_model
 
     values, _ = recipes.load(recipe)
-    cfg = build(GenConfig, {**values, "batch_size": 4})
+    cfg = build_config({**values, "batch_size": 4})
     gan = build_model(cfg, 1, cfg.resolution)
-    metrics = gan.update(torch.rand(4 * cfg.d_steps, 1, cfg.resolution, cfg.resolution))
+    metrics = gan.update(torch.rand(4 * cfg.d_steps, 1, cfg.resolution, cfg.resolution), 0)
     assert all(math.isfinite(v) for v in metrics.values())
     assert gan.sample(2).shape == (2, 1, cfg.resolution, cfg.resolution)
 
 
-def _vae_gan(**extra) -> GAN:
-    cfg = build(GenConfig, {"model": "gan", "g_arch": "transformer", "latent_dim": 6, "g_channels": 8,
-                            "d_channels": 8, "learning_rate": 1e-3, "recon_weight": 0.5, "beta": 2.0, **extra})
-    return GAN(cfg, 1, 16)
+def _vae_gan(**extra) -> VAEGAN:
+    return VAEGAN(_gan(model="vae-gan", g_arch="transformer", latent_dim=6, recon_weight=0.5, recon_beta=2.0,
+                       **extra), 1, 16)
 
 
 def test_vae_gan_terms_are_the_negative_elbo_through_the_generator():
@@ -240,12 +189,14 @@ def test_vae_gan_terms_are_the_negative_elbo_through_the_generator():
 def test_vae_gan_update_trains_the_encoder_with_the_generator():
     torch.manual_seed(0)
     gan = _vae_gan()
-    assert _vae_gan(recon_weight=0.0).encoder is None  # off: no encoder, so plain checkpoints keep their keys
+    assert not hasattr(GAN(_gan(), 1, 16), "encoder")  # a plain GAN has none: its checkpoints keep their keys
+    encoder = {id(p) for p in gan.encoder.parameters()}
+    assert encoder <= {id(p) for group in gan.optimizers["g"].param_groups for p in group["params"]}
     real = (torch.rand(16, 1, 16, 16) > 0.7).float()
     before = {k: v.clone() for k, v in gan.state_dict().items()}
     recon0, _ = gan.vae_terms(real)
-    for _ in range(30):
-        metrics = gan.update(real)
+    for step in range(30):
+        metrics = gan.update(real, step)
     assert {"loss/recon", "loss/kl", "loss/g", "loss/d"} <= set(metrics)
     after = gan.state_dict()
     assert any(k.startswith("encoder.") and not torch.equal(before[k], after[k]) for k in after)
@@ -255,15 +206,28 @@ def test_vae_gan_update_trains_the_encoder_with_the_generator():
     assert gan.reconstruct(real).shape == real.shape
 
 
-def test_vae_gan_refuses_a_categorical_code():
-    with pytest.raises(UsageError, match="recon_weight"):
-        build(GenConfig, {"model": "gan", "recon_weight": 1.0, "latent_categories": 3})
+def test_variant_settings_belong_to_their_model():
+    for values, words in (({"recon_weight": 0.0, "model": "vae-gan"}, "'recon_weight' must be > 0"),
+                          ({"info_weight": 0.0, "model": "infogan"}, "'info_weight' must be > 0"),
+                          ({"categories": 1, "model": "infogan"}, "'categories' must be >= 2"),
+                          ({"info_weight": 1.0}, "'info_weight' belongs to infogan; gan does not use it"),
+                          ({"recon_weight": 1.0}, "'recon_weight' belongs to vae-gan; gan does not use it")):
+        with pytest.raises(UsageError, match=words):
+            _gan(**values)
 
 
-def _info_gan(**extra) -> GAN:
-    cfg = build(GenConfig, {"model": "gan", "latent_dim": 4, "latent_categories": 3, "info_weight": 1.0,
-                            "g_channels": 8, "d_channels": 8, "learning_rate": 1e-3, **extra})
-    return GAN(cfg, 1, 16)
+def _info_gan(**extra) -> InfoGAN:
+    return InfoGAN(_gan(model="infogan", latent_dim=4, categories=3, info_weight=1.0, **extra), 1, 16)
+
+
+def test_noise_with_a_categorical_code():
+    gan = InfoGAN(_gan(model="infogan", latent_dim=3, categories=4, g_channels=4, d_channels=4), 1, 16)
+    z = gan.noise(4000, torch.Generator().manual_seed(0))
+    assert z.shape == (4000, 7)
+    onehot = z[:, :4]
+    assert torch.equal(onehot.sum(1), torch.ones(4000)) and set(onehot.unique().tolist()) == {0.0, 1.0}
+    assert (onehot.mean(0) - 0.25).abs().max() < 0.03  # uniform over the categories
+    assert gan.sample(5).shape == (5, 1, 16, 16)
 
 
 def test_info_gan_head_and_loss():
@@ -276,11 +240,9 @@ def test_info_gan_head_and_loss():
     z = gan.noise(5)
     by_hand = -(q.log_softmax(1) * z[:, :3]).sum(1).mean()  # −E log Q(c|x) for the one-hot c
     assert torch.allclose(gan.info_loss(q, z), by_hand)
-    plain = _info_gan(info_weight=0.0)
+    plain = GAN(_gan(latent_dim=4), 1, 16)
     assert plain.discriminate(x)[1] is None and plain.critic(x).shape == (5,)
-    assert "loss/info" not in plain.update(torch.rand(4, 1, 16, 16))
-    with pytest.raises(UsageError, match="info_weight"):
-        build(GenConfig, {"model": "gan", "info_weight": 1.0})
+    assert "loss/info" not in plain.update(torch.rand(4, 1, 16, 16), 0)
 
 
 @pytest.mark.parametrize("frozen", ["d", "g", None])
@@ -291,10 +253,10 @@ def test_info_gan_makes_the_category_readable_from_the_image(frozen):
     gan = _info_gan(**{"d": {"d_learning_rate": 1e-12}, "g": {"learning_rate": 1e-12, "d_learning_rate": 1e-3},
                        None: {}}[frozen])
     real = (torch.rand(16, 1, 16, 16) > 0.7).float()
-    first = gan.update(real)["loss/info"]
+    first = gan.update(real, 0)["loss/info"]
     assert first == pytest.approx(math.log(3), abs=0.3)  # a guess at first
-    for _ in range(60):
-        metrics = gan.update(real)
+    for step in range(1, 61):
+        metrics = gan.update(real, step)
     assert metrics["loss/info"] < 0.5 * first and metrics["loss/info_d"] < 0.5 * first
     if frozen is None:
         assert metrics["loss/info"] < 0.2 * math.log(3)

@@ -11,19 +11,17 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from genlab.cli import main
 from genlab.data import load
-from genlab.train import GenConfig
+from genlab.models import build_config
 from genlab.vae import VAE
-from labcore.config import build
 
 TINY = ["--data", "shapes:scale=5,orientation=0", "resolution=16", "eval_samples=64", "--steps", "60",
-        "eval_images=40", "eval_k=20",
-        "image_freq=30", "log_freq=10", "checkpoint_freq=30", "batch_size=16", "metric_points=300",
+        "eval_images=40", "image_freq=30", "log_freq=10", "checkpoint_freq=30", "batch_size=16", "metric_points=300",
         "metric_test_points=100", "metric_batch=8"]
 
 
 def test_one_vae_step_changes_every_part_and_lowers_the_loss():
     torch.manual_seed(0)
-    model = VAE(build(GenConfig, {}), 1, 32)
+    model = VAE(build_config({}), 1, 32)
     x = torch.from_numpy(load("shapes:scale=5,orientation=0,pos_x=0-3", resolution=32).images[:16]).float() / 255
     before = {k: v.clone() for k, v in model.state_dict().items()}
     opt = torch.optim.Adam(model.parameters(), 1e-3)
@@ -41,7 +39,7 @@ def test_one_vae_step_changes_every_part_and_lowers_the_loss():
 
 def test_train_sample_reconstruct_eval(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "vae", "--run-dir", str(run), *TINY]) == 0
+    assert main(["train", "vae", "--run-dir", str(run), *TINY, "eval_k=20"]) == 0
     assert "held-out ELBO" in capsys.readouterr().out
     result = json.loads((run / "eval.json").read_text())
     assert result["iwae"] >= result["elbo"]  # the IWAE bound is tighter than the ELBO
@@ -120,7 +118,7 @@ def test_gan_train_sample_eval(tmp_path, capsys):
     assert {"valid", "iou_median", "coverage_kl", "frechet", "kl_shape", "kl_floor_shape", "valid_heart",
             "valid_scale_5"} <= set(metrics)
     assert metrics["samples"] == 32
-    _bad(capsys, ["reconstruct", str(run), "--out", str(tmp_path / "r.png")], "this GAN has no encoder")
+    _bad(capsys, ["reconstruct", str(run), "--out", str(tmp_path / "r.png")], "this GAN (gan) has no encoder")
     _bad(capsys, ["eval", str(run), "--samples", "1"], "--samples must be at least 2")
 
 
@@ -133,8 +131,8 @@ def test_gan_losses_train_from_the_cli(tmp_path, capsys, loss):
 
 def test_vae_gan_reconstructs_from_the_cli(tmp_path, capsys):
     run = tmp_path / "vg"
-    assert main(["train", *GAN_TINY, "--steps", "10", "image_freq=10", "g_arch=transformer", "recon_weight=0.1",
-                 "--run-dir", str(run)]) == 0
+    assert main(["train", "vae-gan", *GAN_TINY[1:], "--steps", "10", "image_freq=10", "g_arch=transformer",
+                 "recon_weight=0.1", "--run-dir", str(run)]) == 0
     acc = EventAccumulator(str(run), size_guidance={"images": 0, "scalars": 0})
     acc.Reload()
     assert {"loss/recon", "loss/kl"} <= set(acc.Tags()["scalars"]) and "reconstructions" in acc.Tags()["images"]
@@ -143,8 +141,10 @@ def test_vae_gan_reconstructs_from_the_cli(tmp_path, capsys):
     with Image.open(out) as im:
         assert im.size == (2 * (4 * 18 + 2), 2 * (2 * 18 + 2))  # held-out images above their reconstructions
     capsys.readouterr()
-    _bad(capsys, ["train", *GAN_TINY, "recon_weight=1", "latent_categories=2", "--run-dir", str(tmp_path / "x")],
-         "recon_weight")
+    _bad(capsys, ["train", "vae-gan", *GAN_TINY[1:], "recon_weight=0", "--run-dir", str(tmp_path / "x")],
+         "'recon_weight' must be > 0")
+    _bad(capsys, ["train", *GAN_TINY, "recon_weight=1", "--run-dir", str(tmp_path / "x")],
+         "'recon_weight' belongs to vae-gan; gan does not use it")
     assert not (tmp_path / "x").exists()
 
 
@@ -180,8 +180,8 @@ def test_gan_on_images_without_factors(tmp_path, capsys):
     capsys.readouterr()
     _bad(capsys, ["eval", str(run)], "sample metrics need the shapes data")
     # the VAE and the autoencoder use the same 28 → 14 → 7 layout on MNIST-sized images
-    for model in ("vae", "ae"):
-        assert main(["train", model, "--data", f"mnist:{idx}", "--steps", "2", "batch_size=4", "eval_k=4",
+    for model, extra in (("vae", ["eval_k=4"]), ("ae", [])):
+        assert main(["train", model, "--data", f"mnist:{idx}", "--steps", "2", "batch_size=4", *extra,
                      "--run-dir", str(tmp_path / model)]) == 0
     odd = tmp_path / "odd-images-idx3-ubyte"
     odd.write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">3I", 4, 20, 20) + bytes(4 * 400))
@@ -196,8 +196,10 @@ def test_interrupted_run_resumes_exactly(tmp_path, model):
     import subprocess
 
     args = ["--data", "shapes:scale=5,orientation=0", "--steps", "500", "--seed", "3", "eval_images=40",
-            "eval_k=20", "image_freq=250", "checkpoint_freq=50", "batch_size=16", "threads=1", "device=cpu",
-            "resolution=16", "eval_samples=32", "metrics=none"]
+            "image_freq=250", "checkpoint_freq=50", "batch_size=16", "threads=1", "device=cpu", "resolution=16",
+            "eval_samples=32"]
+    if model in ("vae", "factor-vae"):
+        args += ["eval_k=20", "metrics=none"]
     if model == "gan":
         args = ["gan-transformer", *args, "latent_dim=8", "g_channels=8", "d_channels=8"]
     if model == "sprites":  # two stages, the switch at step 250: a kill lands in either
@@ -223,8 +225,8 @@ def test_interrupted_run_resumes_exactly(tmp_path, model):
 
 def test_linear_schedule_decays_every_optimiser_to_zero(tmp_path):
     run = tmp_path / "run"
-    args = ["--data", "shapes:scale=5,orientation=0", "--steps", "40", "eval_images=20", "eval_k=5", "log_freq=10",
-            "image_freq=40", "batch_size=8", "resolution=16", "eval_samples=16", "metrics=none", "lr_schedule=linear",
+    args = ["--data", "shapes:scale=5,orientation=0", "--steps", "40", "eval_images=20", "log_freq=10",
+            "image_freq=40", "batch_size=8", "resolution=16", "eval_samples=16", "lr_schedule=linear",
             "learning_rate=0.002"]
     assert main(["train", "gan-transformer", "--run-dir", str(run), *args, "g_channels=8", "d_channels=8"]) == 0
     acc = EventAccumulator(str(run))
@@ -249,3 +251,15 @@ def test_autoencoder_trains_reconstructs_and_cannot_sample(tmp_path, capsys):
     assert main(["eval", str(run), "--json"]) == 0
     keys = set(json.loads(capsys.readouterr().out))  # and the code's MIG, on shapes (the default metric)
     assert keys == {"recon_nats", "mse", "images", "mig", "mig_shape", "mig_pos_x", "mig_pos_y"}
+
+
+def test_help_lists_the_chosen_models_keys(capsys):
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "batch_size" in out and "sprite-gan" in out and "sprite_angles" not in out
+    assert main(["train", "sprite-gan", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "sprite_angles" in out and "batch_size" in out and "tc_estimator" not in out and "g_arch" not in out
+    assert main(["train", "beta-tcvae", "--help"]) == 0  # a recipe: its model's keys
+    out = capsys.readouterr().out
+    assert "tc_estimator" in out and "sprite_angles" not in out and "gan_loss" not in out

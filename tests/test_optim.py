@@ -12,7 +12,7 @@ def test_every_optimizer_lowers_a_quadratic(name):
     opt = make_optimizer(name, [w], lr=0.1)
     start = float((w.detach() ** 2).sum())
     for _ in range(20):
-        step(opt, (w**2).sum(), [w], max_grad_norm=None)
+        step(opt, (w**2).sum())
     assert float((w.detach() ** 2).sum()) < start
 
 
@@ -35,7 +35,7 @@ def test_unknown_optimizer():
 def test_gradient_clipping_bounds_the_step():
     w = nn.Parameter(torch.zeros(2))
     opt = make_optimizer("sgd", [w], lr=1.0)
-    step(opt, (w * torch.tensor([300.0, 400.0])).sum(), [w], max_grad_norm=1.0)  # grad (300, 400), norm 500
+    step(opt, (w * torch.tensor([300.0, 400.0])).sum(), max_grad_norm=1.0)  # grad (300, 400), norm 500
     assert torch.allclose(w.detach(), torch.tensor([-0.6, -0.8]))
 
 

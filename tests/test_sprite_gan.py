@@ -12,10 +12,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from genlab import shapes
 from genlab.cli import main
+from genlab.models import build_config
 from genlab.sprite_gan import SpriteGAN
 from genlab.sprites import FRAME, bce, frame_losses, into_frame, moments, place
-from genlab.train import GenConfig
-from labcore.config import build
 
 
 def _render(factors, resolution=32):
@@ -50,7 +49,7 @@ def test_a_sprite_placed_by_its_own_pose_redraws_the_image():
 
 
 def _model(**overrides):
-    cfg = build(GenConfig, {"model": "gan", "g_arch": "sprites", "sprites": 3, "sprite_steps": 4, "steps": 10,
+    cfg = build_config({"model": "sprite-gan", "sprites": 3, "sprite_steps": 4, "steps": 10,
                             "sprite_angles": 16, "latent_dim": 4, "g_channels": 16, "d_channels": 16, **overrides})
     return SpriteGAN(cfg, 1, 32)
 
@@ -76,14 +75,14 @@ def test_each_stage_moves_only_its_own_parts():
     x = (_render([[s, 5, o, px, 16] for s in range(3) for o in (0, 7) for px in (5, 25)]) >= 0.5).float()
     parts = {"sprites": model.sprites, "g": model.generator[0].weight, "d": model.discriminator[0].weight}
     before = {n: p.detach().clone() for n, p in parts.items()}
-    metrics = [model.update(x) for _ in range(4)]  # stage 1: the sprites learn to redraw x
+    metrics = [model.update(x, step) for step in range(4)]  # stage 1: the sprites learn to redraw x
     assert metrics[-1]["loss/recon"] < metrics[0]["loss/recon"]
     assert not torch.equal(model.sprites, before["sprites"])
     assert all(torch.equal(parts[n], before[n]) for n in ("g", "d"))
     assert model.code_n.item() == 4 * len(x) and model.counts.sum().item() == 0
     sprites = model.sprites.detach().clone()
     g, d = model.generator[0].weight.detach().clone(), model.discriminator[0].weight.detach().clone()
-    metrics = model.update(x)  # stage 2: D, then G; the sprites stay
+    metrics = model.update(x, 4)  # stage 2: D, then G; the sprites stay
     assert {"loss/d", "loss/g", "d/real", "d/fake"} <= set(metrics)
     assert torch.equal(model.sprites, sprites)
     assert not torch.equal(model.generator[0].weight, g) and not torch.equal(model.discriminator[0].weight, d)
@@ -122,7 +121,7 @@ def test_prior_sizes_draws_the_size_with_the_sprite_from_the_real_codes():
 
 def test_sprite_gan_from_the_cli(tmp_path, capsys):
     run = tmp_path / "sg"
-    args = ["gan", "--data", "shapes:scale=3-5", "resolution=16", "g_arch=sprites", "binarize=true", "--steps", "30",
+    args = ["sprite-gan", "--data", "shapes:scale=3-5", "resolution=16", "binarize=true", "--steps", "30",
             "sprite_steps=20", "sprites=4", "batch_size=32", "sprite_angles=32", "eval_samples=64", "image_freq=10",
             "log_freq=10", "checkpoint_freq=10", "g_channels=16", "d_channels=16"]
     assert main(["train", *args, "--run-dir", str(run)]) == 0
@@ -139,7 +138,8 @@ def test_sprite_gan_from_the_cli(tmp_path, capsys):
     assert main(["reconstruct", str(run), "--n", "4", "--out", str(tmp_path / "r.png")]) == 0
     capsys.readouterr()
     for bad, words in (("sprite_steps=30", "'sprite_steps' must be below steps (30)"),
-                       ("recon_weight=0.1", "'recon_weight' does not apply to g_arch = sprites"),
+                       ("recon_weight=0.1", "'recon_weight' belongs to vae-gan; sprite-gan does not use it"),
+                       ("g_arch=sprites", 'a model of its own now: model = "sprite-gan"'),
                        ("fourier_scale=0", "'fourier_scale' must be > 0, not 0")):
         assert main(["train", *args, bad, "--run-dir", str(tmp_path / "x")]) == 2
         assert words in capsys.readouterr().err
@@ -151,9 +151,9 @@ def test_every_gan_loss_trains_on_codes(extra):
     torch.manual_seed(0)
     model = _model(sprite_steps=1, **extra)
     x = (_render([[s, 5, 0, 16, 16] for s in range(3)] * 2) >= 0.5).float()
-    model.update(x[:3])  # stage 1: one step
+    model.update(x[:3], 0)  # stage 1: one step
     d = model.discriminator[0].weight.detach().clone()
-    metrics = model.update(x)
+    metrics = model.update(x, 1)
     assert all(math.isfinite(v) for v in metrics.values())
     assert not torch.equal(model.discriminator[0].weight, d)
 
@@ -165,8 +165,23 @@ def test_sprite_gan_takes_any_image_size_and_a_tiny_data_set(tmp_path, capsys):
     pixels = np.random.default_rng(0).integers(0, 256, 4 * 400, dtype=np.uint8)
     idx.write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">3I", 4, 20, 20) + pixels.tobytes())
     run = tmp_path / "odd"
-    assert main(["train", "gan", "--data", f"mnist:{idx}", "g_arch=sprites", "--steps", "6", "sprite_steps=3",
+    assert main(["train", "sprite-gan", "--data", f"mnist:{idx}", "--steps", "6", "sprite_steps=3",
                  "batch_size=2", "--run-dir", str(run)]) == 0
     assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
     with Image.open(tmp_path / "s.png") as im:
         assert im.size == (2 * (2 * 22 + 2),) * 2
+
+
+def test_a_steps_budget_splits_in_the_recipes_proportions(tmp_path):
+    from genlab.models import scale_stages
+    from genlab.sprite_gan import SpriteGANConfig
+
+    base = {"steps": 43000, "sprite_steps": 3000}
+    assert scale_stages(SpriteGANConfig, base, {"steps": 200}) == {"sprite_steps": 14}
+    assert scale_stages(SpriteGANConfig, base, {"steps": 200, "sprite_steps": 50}) == {}  # given: kept
+    assert scale_stages(SpriteGANConfig, {}, {"steps": 100}) == {"sprite_steps": 30}  # the defaults' 3000 of 10000
+    assert scale_stages(SpriteGANConfig, base, {"seed": 1}) == {}
+    run = tmp_path / "quick"  # what a user types to try the recipe
+    assert main(["train", "gan", "--steps", "30", "--data", "shapes:scale=4-5", "resolution=16", "batch_size=16",
+                 "sprite_angles=8", "eval_samples=8", "--run-dir", str(run)]) == 0
+    assert "sprite_steps = 2\n" in (run / "config.toml").read_text()  # round(3000 · 30 / 43000)
