@@ -11,7 +11,6 @@ bootstrapped targets (n = 1 is TD(0)); `gae` — GAE(λ), the general form of bo
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -23,14 +22,14 @@ import torch
 
 from labcore.config import check, to_dict
 from labcore.errors import TrainingError
-from labcore.optim import make_optimizer, scheduled_lr, set_lr
+from labcore.optim import scheduled_lr, set_lr
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
 from rllab.config import PolicyGradientConfig
 from rllab.envs import make_env, replay
-from rllab.evaluate import evaluate_and_keep_best, next_multiple
-from rllab.policies import ActorCritic
-from rllab.returns import discounted_returns, gae, nstep_targets
+from rllab.evaluate import Due, Episodes, evaluate_and_keep_best
+from rllab.policies import ActorCritic, PolicyLearner, build_policy
+from rllab.returns import discounted_returns, explained_variance, gae, nstep_targets
 
 
 @dataclass
@@ -68,17 +67,29 @@ class ACConfig(PolicyGradientConfig):
 @dataclass
 class PPOConfig(ACConfig):
     rollout_steps: int = 128
-    """Steps per environment between updates (the batch is num_envs × rollout_steps)."""
     learning_rate: float = 3e-4
-    """Step size."""
     critic: Literal["gae", "mc", "td"] = "gae"
-    """Critic targets: mc (discounted returns), td (n-step bootstrapped), gae (GAE(λ))."""
     epochs: int = 10
-    """Passes over each rollout."""
     minibatches: int = 4
-    """Minibatches per epoch."""
     clip_range: float = 0.2
-    """PPO ratio clipping ε; 0 turns clipping off."""
+
+
+def clipped_surrogate(ratio: torch.Tensor, adv: torch.Tensor, clip_range: float) -> torch.Tensor:
+    """The policy loss −E[min(ρA, clip(ρ, 1 − ε, 1 + ε) A)], all (B,); with ε = 0, −E[ρA], whose gradient at
+    ρ = 1 is that of −E[log π · A]."""
+    if clip_range > 0:
+        clipped = ratio.clamp(1 - clip_range, 1 + clip_range)
+        return -torch.min(ratio * adv, clipped * adv).mean()
+    return -(ratio * adv).mean()
+
+
+def clipped_value_loss(value: torch.Tensor, old_value: torch.Tensor, target: torch.Tensor,
+                       clip_range_vf: float) -> torch.Tensor:
+    """E[max((V − G)², (V_old + clip(V − V_old, −ε_v, ε_v) − G)²)], all (B,); with ε_v = 0, E[(V − G)²]."""
+    if clip_range_vf > 0:
+        v_clipped = old_value + (value - old_value).clamp(-clip_range_vf, clip_range_vf)
+        return torch.max((value - target) ** 2, (v_clipped - target) ** 2).mean()
+    return ((value - target) ** 2).mean()
 
 
 def targets_and_advantages(cfg: ACConfig, reward, values, next_values, terminated, done):
@@ -93,18 +104,8 @@ def targets_and_advantages(cfg: ACConfig, reward, values, next_values, terminate
     return g, g - values
 
 
-def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
-    """1 − Var[target − pred] / Var[target]: 1 is a perfect critic, 0 no better than a constant."""
-    var = np.var(target)
-    return float("nan") if var == 0 else float(1 - np.var(target - pred) / var)
-
-
-class ACLearner:
+class ACLearner(PolicyLearner):
     """Owns the policy and its optimiser; `update(batch)` is one gradient step on a minibatch."""
-
-    def __init__(self, policy: ActorCritic, cfg: ACConfig):
-        self.policy, self.cfg = policy, cfg
-        self.optimizer = make_optimizer(cfg.optimizer, policy.parameters(), cfg.learning_rate)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         cfg = self.cfg
@@ -115,16 +116,8 @@ class ACLearner:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         log_ratio = logp - batch["logp"]
         ratio = log_ratio.exp()
-        if cfg.clip_range > 0:
-            clipped = ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range)
-            policy_loss = -torch.min(ratio * adv, clipped * adv).mean()
-        else:
-            policy_loss = -(ratio * adv).mean()  # at ρ = 1 the gradient is that of −log π · A
-        if cfg.clip_range_vf > 0:
-            v_clipped = batch["value"] + (value - batch["value"]).clamp(-cfg.clip_range_vf, cfg.clip_range_vf)
-            value_loss = torch.max((value - batch["target"]) ** 2, (v_clipped - batch["target"]) ** 2).mean()
-        else:
-            value_loss = ((value - batch["target"]) ** 2).mean()
+        policy_loss = clipped_surrogate(ratio, adv, cfg.clip_range)
+        value_loss = clipped_value_loss(value, batch["value"], batch["target"], cfg.clip_range_vf)
         entropy = dist.entropy().mean()
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
         if not torch.isfinite(loss):
@@ -138,19 +131,71 @@ class ACLearner:
                 "train/approx_kl": approx_kl, "train/clip_fraction": clip_fraction}
 
 
-def build_policy(cfg: ACConfig, env: gym.Env | gym.vector.VectorEnv) -> ActorCritic:
-    obs_space = getattr(env, "single_observation_space", env.observation_space)
-    action_space = getattr(env, "single_action_space", env.action_space)
-    return ActorCritic(obs_space, action_space, cfg.net_arch, cfg.activation, cfg.shared_trunk,
-                       cfg.log_std_init, cfg.normalize_obs)
+def collect_rollout(envs: gym.vector.SyncVectorEnv, policy: ActorCritic, obs: np.ndarray, steps: int,
+                    rng: np.random.Generator, seeds: list[int], actions: list[list], episodes: Episodes,
+                    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """`steps` steps of every sub-env with the current policy (the actor only), from observations obs (N, ...).
+
+    Returns the rollout — obs and the true next obs (T, N, ...), action (T, N, ...) as the policy sampled it,
+    logp, reward, terminated, done (T, N) — and the observations to go on from. A finished sub-env is reset
+    with a seed drawn from rng; `seeds` and `actions` (what a resume replays) and `episodes` follow in place.
+    """
+    device = next(policy.parameters()).device
+    T, n, obs_shape = steps, envs.num_envs, envs.single_observation_space.shape
+    out = {"obs": np.zeros((T, n, *obs_shape), np.float32), "final": np.zeros((T, n, *obs_shape), np.float32),
+           "logp": np.zeros((T, n), np.float32), "reward": np.zeros((T, n), np.float32),
+           "terminated": np.zeros((T, n), np.float32), "done": np.zeros((T, n), bool)}
+    sampled = []
+    for t in range(T):
+        with torch.no_grad():
+            dist = policy.dist(torch.as_tensor(obs, device=device))
+            action = dist.sample()
+            out["logp"][t] = dist.log_prob(action).cpu().numpy()
+        env_action = policy.env_action(action)
+        out["obs"][t] = obs
+        sampled.append(action)
+        obs, out["reward"][t], term, trunc, info = envs.step(env_action)
+        out["final"][t], out["terminated"][t], out["done"][t] = obs, term, term | trunc
+        for i in range(n):
+            actions[i].append(env_action[i].tolist())
+        done = out["done"][t]
+        if done.any():
+            for i in np.flatnonzero(done):
+                episodes.add(info["episode"]["r"][i], info["episode"]["l"][i])
+                seeds[i], actions[i] = int(rng.integers(2**31)), []
+            reset_obs, _ = envs.reset(seed=seeds, options={"reset_mask": done.copy()})
+            obs = np.where(done[:, None], reset_obs, obs)
+    out["action"] = torch.stack(sampled)
+    return out, obs
 
 
-def load_policy(state: dict, cfg: ACConfig, device: torch.device):
-    env = make_env(cfg.env, training=False)
-    policy = build_policy(cfg, env).to(device)
-    env.close()
-    policy.load_state_dict(state["learner"]["policy"])
-    return policy.act
+def training_batch(cfg: ACConfig, policy: ActorCritic, rollout: dict) -> dict[str, torch.Tensor]:
+    """The rollout flattened to (T·N, ...) with V(s_t), the critic's targets G_t and the advantages A_t."""
+    device = next(policy.parameters()).device
+    T, n = rollout["reward"].shape
+    obs_shape = rollout["obs"].shape[2:]
+    with torch.no_grad():  # V(s_t) and V(s_{t+1}) (the true next observations) in two batched passes
+        value = policy.value(torch.as_tensor(rollout["obs"].reshape(T * n, *obs_shape), device=device))
+        next_value = policy.value(torch.as_tensor(rollout["final"].reshape(T * n, *obs_shape), device=device))
+    value, next_value = (v.cpu().numpy().reshape(T, n) for v in (value, next_value))
+    target, adv = targets_and_advantages(cfg, rollout["reward"], value, next_value, rollout["terminated"],
+                                         rollout["done"])
+    flat = {"obs": rollout["obs"].reshape(T * n, *obs_shape), "action": rollout["action"].flatten(0, 1),
+            "logp": rollout["logp"].ravel(), "value": value.ravel(), "target": target.ravel(), "adv": adv.ravel()}
+    return {k: torch.as_tensor(v, device=device) for k, v in flat.items()}
+
+
+def optimise(learner: ACLearner, batch: dict[str, torch.Tensor], rng: np.random.Generator) -> list[dict]:
+    """`epochs` passes over the batch in shuffled minibatches (fewer once the approximate KL passes target_kl)."""
+    cfg, size = learner.cfg, len(batch["adv"])
+    metrics: list[dict[str, float]] = []
+    for _ in range(cfg.epochs):
+        order = torch.as_tensor(rng.permutation(size), device=batch["adv"].device)
+        for idx in order.chunk(cfg.minibatches):
+            metrics.append(learner.update({key: v[idx] for key, v in batch.items()}))
+        if cfg.target_kl and metrics[-1]["train/approx_kl"] > cfg.target_kl:
+            break
+    return metrics
 
 
 def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = "ac") -> str:
@@ -166,104 +211,50 @@ def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = 
     rng = seed_everything(cfg.seed)
     policy = build_policy(cfg, envs).to(device)
     learner = ACLearner(policy, cfg)
-    n, T = cfg.num_envs, cfg.rollout_steps
-    step, best = 0, -np.inf
-    episode_returns, episode_lengths = deque(maxlen=100), deque(maxlen=100)
-    seeds = [int(s) for s in rng.integers(2**31, size=n)]
-    actions_log: list[list] = [[] for _ in range(n)]
+    step, best, episodes = 0, -np.inf, Episodes()
+    seeds = [int(s) for s in rng.integers(2**31, size=cfg.num_envs)]
+    actions: list[list] = [[] for _ in range(cfg.num_envs)]
     obs, _ = envs.reset(seed=seeds)
     if resume:
-        learner.policy.load_state_dict(resume["learner"]["policy"])
-        learner.optimizer.load_state_dict(resume["learner"]["optimizer"])
+        learner.load_state_dict(resume["learner"])
         s = resume["loop"]
-        step, best, seeds, actions_log = s["step"], s["best"], list(s["seeds"]), [list(a) for a in s["actions"]]
-        episode_returns.extend(s["episode_returns"])
-        episode_lengths.extend(s["episode_lengths"])
+        step, best, seeds, actions = s["step"], s["best"], list(s["seeds"]), [list(a) for a in s["actions"]]
+        episodes.load_state_dict(s)
         for i, env in enumerate(envs.envs):  # rebuild each sub-env: same reset seed, same actions
-            obs[i] = replay(env, seeds[i], actions_log[i])
+            obs[i] = replay(env, seeds[i], actions[i])
         restore_rng(resume["rng"], rng)
 
     def checkpoint(name: str = "last") -> None:
-        loop = {"step": step, "best": best, "seeds": seeds, "actions": actions_log,
-                "episode_returns": list(episode_returns), "episode_lengths": list(episode_lengths)}
+        loop = {"step": step, "best": best, "seeds": seeds, "actions": actions, **episodes.state_dict()}
         run.save({"algo": algo, "config": to_dict(cfg), "step": step, "loop": loop, "rng": rng_state(rng),
-                  "learner": {"policy": policy.state_dict(), "optimizer": learner.optimizer.state_dict()}}, name)
+                  "learner": learner.state_dict()}, name)
 
     run = Run(run_dir, to_dict(cfg), total=cfg.steps, start=step, resume=resume is not None, desc=f"{algo} {cfg.env}")
-    obs_dim = envs.single_observation_space.shape
-    # a rollout (or batch of episodes) spans many steps: each fires at the first one past its multiple
-    next_log, next_eval, next_ckpt = (next_multiple(step, k)
-                                      for k in (cfg.log_freq, cfg.eval_freq, cfg.checkpoint_freq))
+    due = Due(step, log=cfg.log_freq, eval=cfg.eval_freq, checkpoint=cfg.checkpoint_freq)
     try:
         while step < cfg.steps:
             if run.stop_requested:
                 checkpoint()
                 return "interrupted"
             set_lr(learner.optimizer, scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps))
-            buf_obs = np.zeros((T, n, *obs_dim), np.float32)
-            buf_final = np.zeros((T, n, *obs_dim), np.float32)  # the true next observation of each step
-            buf_action, buf_logp = [], np.zeros((T, n), np.float32)
-            reward, terminated = np.zeros((T, n), np.float32), np.zeros((T, n), np.float32)
-            done = np.zeros((T, n), bool)
-            for t in range(T):
-                with torch.no_grad():  # the actor only: values are computed for the whole rollout below
-                    dist = policy.dist(torch.as_tensor(obs, device=device))
-                    action = dist.sample()
-                    buf_logp[t] = dist.log_prob(action).cpu().numpy()
-                env_action = policy.env_action(action)
-                buf_obs[t] = obs
-                buf_action.append(action)
-                obs, reward[t], term, trunc, info = envs.step(env_action)
-                buf_final[t], terminated[t], done[t] = obs, term, term | trunc
-                for i in range(n):
-                    actions_log[i].append(env_action[i].tolist())
-                if done[t].any():
-                    for i in np.flatnonzero(done[t]):
-                        episode_returns.append(float(info["episode"]["r"][i]))
-                        episode_lengths.append(int(info["episode"]["l"][i]))
-                        seeds[i], actions_log[i] = int(rng.integers(2**31)), []
-                    reset_obs, _ = envs.reset(seed=seeds, options={"reset_mask": done[t].copy()})
-                    obs = np.where(done[t][:, None], reset_obs, obs)
-            step += T * n
-
-            with torch.no_grad():  # V(s_t) and V(s_{t+1}) (the true next observations) in two batched passes
-                buf_value = policy.value(torch.as_tensor(buf_obs.reshape(T * n, *obs_dim), device=device))
-                next_values = policy.value(torch.as_tensor(buf_final.reshape(T * n, *obs_dim), device=device))
-            buf_value, next_values = (v.cpu().numpy().reshape(T, n) for v in (buf_value, next_values))
-            target, adv = targets_and_advantages(cfg, reward, buf_value, next_values, terminated, done)
-            flat = {"obs": buf_obs.reshape(T * n, *obs_dim), "action": torch.stack(buf_action).flatten(0, 1),
-                    "logp": buf_logp.ravel(), "value": buf_value.ravel(), "target": target.ravel(), "adv": adv.ravel()}
-            batch = {k: torch.as_tensor(v, device=device) for k, v in flat.items()}
-            size = T * n // cfg.minibatches
-            metrics: list[dict[str, float]] = []
-            for _ in range(cfg.epochs):
-                order = torch.as_tensor(rng.permutation(T * n), device=device)
-                for k in range(cfg.minibatches):
-                    idx = order[k * size:(k + 1) * size]
-                    metrics.append(learner.update({key: v[idx] for key, v in batch.items()}))
-                if cfg.target_kl and metrics[-1]["train/approx_kl"] > cfg.target_kl:
-                    break
+            rollout, obs = collect_rollout(envs, policy, obs, cfg.rollout_steps, rng, seeds, actions, episodes)
+            step += cfg.rollout_steps * cfg.num_envs
+            batch = training_batch(cfg, policy, rollout)
+            metrics = optimise(learner, batch, rng)
             if policy.norm is not None:  # after the update, so old and new log-probs used the same statistics
                 policy.norm.update(batch["obs"])
-
-            if step >= next_log:
-                next_log = next_multiple(step, cfg.log_freq)
+            if due("log", step):
                 scalars = {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]}
-                scalars["train/explained_variance"] = explained_variance(buf_value.ravel(), target.ravel())
-                scalars["train/learning_rate"] = learner.optimizer.param_groups[0]["lr"]
-                scalars["time/fps"] = run.fps(step)
+                explained = explained_variance(batch["value"].cpu().numpy(), batch["target"].cpu().numpy())
+                scalars.update({"train/explained_variance": explained, "time/fps": run.fps(step),
+                                "train/learning_rate": learner.optimizer.param_groups[0]["lr"], **episodes.scalars()})
                 if not policy.discrete:
                     scalars["train/std"] = float(policy.log_std.detach().exp().mean())
-                if episode_returns:
-                    scalars["rollout/ep_rew_mean"] = float(np.mean(episode_returns))
-                    scalars["rollout/ep_len_mean"] = float(np.mean(episode_lengths))
                 run.log(step, scalars)
                 run.progress(step, ret=scalars.get("rollout/ep_rew_mean", float("nan")))
-            if step >= next_eval and step < cfg.steps:
-                next_eval = next_multiple(step, cfg.eval_freq)
+            if due("eval", step) and step < cfg.steps:
                 best = evaluate_and_keep_best(run, policy.act, cfg, step, best, checkpoint)
-            if step >= next_ckpt:
-                next_ckpt = next_multiple(step, cfg.checkpoint_freq)
+            if due("checkpoint", step):
                 checkpoint()
         best = evaluate_and_keep_best(run, policy.act, cfg, step, best, checkpoint, final=True)
         checkpoint()  # last.pt, after best is known

@@ -26,6 +26,7 @@ from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, res
 from rllab import actor_critic, dqn, recipes, reinforce
 from rllab.config import RLConfig
 from rllab.evaluate import evaluate, summary
+from rllab.policies import load_policy
 
 DEFAULT_RECIPE = "cartpole-dqn"
 
@@ -39,30 +40,32 @@ class Algo(NamedTuple):
 
 ALGOS = {
     "dqn": Algo(dqn.DQNConfig, dqn.train, dqn.load_policy, "Deep Q-Network (Double DQN, dueling): discrete actions"),
-    "reinforce": Algo(reinforce.ReinforceConfig, reinforce.train, actor_critic.load_policy,
+    "reinforce": Algo(reinforce.ReinforceConfig, reinforce.train, load_policy,
                       "REINFORCE, Monte Carlo policy gradient with an optional learned baseline"),
-    "ac": Algo(actor_critic.ACConfig, partial(actor_critic.train, algo="ac"), actor_critic.load_policy,
+    "ac": Algo(actor_critic.ACConfig, partial(actor_critic.train, algo="ac"), load_policy,
                "advantage actor-critic (A2C) with critic=mc|td|gae targets"),
-    "ppo": Algo(actor_critic.PPOConfig, partial(actor_critic.train, algo="ppo"), actor_critic.load_policy,
+    "ppo": Algo(actor_critic.PPOConfig, partial(actor_critic.train, algo="ppo"), load_policy,
                 "proximal policy optimisation: clipped, multi-epoch actor-critic"),
 }
 
 
 def config_help() -> str:
-    """Config keys for --help: the shared ones once, then each algorithm's own (ppo: where its defaults differ)."""
-    shared = set(defaults(RLConfig))
+    """Config keys for --help: the shared ones once, then each algorithm's own with the shared ones whose default
+    it changes (ppo: where its defaults differ from ac's, whose keys it has)."""
+    shared = defaults(RLConfig)
     parts = [f"config keys of every algorithm (set in a recipe or as key=value):\n{describe(RLConfig)}"]
     seen: dict[frozenset, tuple[str, dict]] = {}
     for name, a in ALGOS.items():
         own = defaults(a.config)
-        keys = frozenset(own) - shared
-        if keys in seen:  # ppo has the ac keys with other defaults
+        keys = frozenset(own) - frozenset(shared)
+        if keys in seen:
             base, base_defaults = seen[keys]
-            differ = {k for k in keys if own[k] != base_defaults[k]}
+            differ = {k for k in own if own[k] != base_defaults[k]}
             parts.append(f"{name} keys: those of {base}, with these defaults:\n{describe(a.config, differ)}")
         else:
             seen[keys] = (name, own)
-            parts.append(f"{name} keys:\n{describe(a.config, set(keys))}")
+            changed = {k for k in shared if own[k] != shared[k]}
+            parts.append(f"{name} keys:\n{describe(a.config, set(keys) | changed)}")
     return "\n\n".join(parts)
 
 

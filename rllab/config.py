@@ -1,4 +1,5 @@
-"""The settings every RL algorithm shares; each algorithm's config adds its own fields."""
+"""The settings every RL algorithm shares, documented once; each algorithm's config adds its own fields and
+sets its own defaults (the ones here are the policy-gradient methods')."""
 
 from __future__ import annotations
 
@@ -20,6 +21,20 @@ class RLConfig:
     """Torch device: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."""
     threads: int = 1
     """Torch CPU threads; 1 is fastest for small networks, 0 keeps torch's default."""
+    learning_rate: float = 1e-3
+    """Step size."""
+    lr_schedule: Literal["constant", "linear"] = "constant"
+    """constant, or linear decay to 0 over training (the final weights settle instead of oscillating)."""
+    optimizer: str = "adam"
+    """sgd, momentum, adagrad, rmsprop, adam or adamw."""
+    max_grad_norm: float = 0.5
+    """Clip the global gradient norm to this (0 = off)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    net_arch: list[int] = field(default_factory=lambda: [64, 64])
+    """Hidden layer widths of the networks' MLPs (DQN on images: of the head after the Nature-DQN conv torso)."""
+    activation: str = "tanh"
+    """Hidden activation: relu, leaky_relu, gelu, tanh, sigmoid, silu or elu."""
     eval_freq: int = 10_000
     """Evaluate the greedy policy every this many steps (0 = only at the end)."""
     eval_episodes: int = 10
@@ -32,6 +47,10 @@ class RLConfig:
     def __post_init__(self):
         check(self.steps > 0, "steps", f"must be a positive number of environment steps, not {self.steps}")
         check(self.threads >= 0, "threads", f"must be >= 0, not {self.threads}")
+        check(self.learning_rate > 0, "learning_rate", f"must be > 0, not {self.learning_rate}")
+        check(self.max_grad_norm >= 0, "max_grad_norm", f"must be >= 0, not {self.max_grad_norm}")
+        check(0 <= self.gamma <= 1, "gamma", f"must be in [0, 1], not {self.gamma}")
+        check(all(w > 0 for w in self.net_arch), "net_arch", "widths must be positive")
         check(self.eval_freq >= 0, "eval_freq", f"must be >= 0, not {self.eval_freq}")
         check(self.eval_episodes > 0, "eval_episodes", f"must be > 0, not {self.eval_episodes}")
         check(self.log_freq > 0, "log_freq", f"must be > 0, not {self.log_freq}")
@@ -40,32 +59,18 @@ class RLConfig:
 
 @dataclass
 class PolicyGradientConfig(RLConfig):
-    """The settings REINFORCE and the actor-critics share: the policy, its optimiser and its loss weights."""
+    """The settings REINFORCE and the actor-critics share: the policy and its loss weights."""
 
     num_envs: int = 8
     """Parallel environments (REINFORCE: complete episodes per update)."""
-    learning_rate: float = 1e-3
-    """Step size."""
-    lr_schedule: Literal["constant", "linear"] = "constant"
-    """constant, or linear decay to 0 over training."""
-    optimizer: str = "adam"
-    """sgd, momentum, adagrad, rmsprop, adam or adamw."""
-    gamma: float = 0.99
-    """Discount factor."""
     ent_coef: float = 0.0
     """Entropy bonus weight."""
     vf_coef: float = 0.5
     """Value (baseline) loss weight."""
-    max_grad_norm: float = 0.5
-    """Clip the global gradient norm to this (0 = off)."""
     normalize_advantage: bool = True
     """Standardise advantages per batch (per minibatch for the actor-critics)."""
     normalize_obs: bool = False
     """Running mean/std observation normalisation (stored in the checkpoint, used by eval/enjoy)."""
-    net_arch: list[int] = field(default_factory=lambda: [64, 64])
-    """Hidden widths of the policy and value MLPs."""
-    activation: str = "tanh"
-    """Hidden activation."""
     shared_trunk: bool = False
     """One trunk for policy and value (else two separate MLPs)."""
     log_std_init: float = 0.0
@@ -74,8 +79,5 @@ class PolicyGradientConfig(RLConfig):
     def __post_init__(self):
         super().__post_init__()
         check(self.num_envs > 0, "num_envs", f"must be > 0, not {self.num_envs}")
-        check(self.learning_rate > 0, "learning_rate", f"must be > 0, not {self.learning_rate}")
-        check(0 <= self.gamma <= 1, "gamma", f"must be in [0, 1], not {self.gamma}")
-        for key in ("ent_coef", "vf_coef", "max_grad_norm"):
+        for key in ("ent_coef", "vf_coef"):
             check(getattr(self, key) >= 0, key, "must be >= 0")
-        check(all(w > 0 for w in self.net_arch), "net_arch", "widths must be positive")

@@ -11,7 +11,6 @@ hard copy (τ = 1) or Polyak averaging every `target_update_interval` environmen
 from __future__ import annotations
 
 import copy
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -30,26 +29,22 @@ from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
 from rllab.config import RLConfig
 from rllab.envs import is_image, make_env, replay, require_discrete
-from rllab.evaluate import evaluate_and_keep_best
+from rllab.evaluate import Due, Episodes, evaluate_and_keep_best
 from rllab.replay import ReplayBuffer
 
 
 @dataclass
 class DQNConfig(RLConfig):
     learning_rate: float = 6.3e-4
-    """Adam step size."""
-    lr_schedule: Literal["constant", "linear"] = "constant"
-    """constant, or linear decay to 0 over training (freezes the final policy gently)."""
-    optimizer: str = "adam"
-    """sgd, momentum, adagrad, rmsprop, adam or adamw."""
+    max_grad_norm: float = 10.0
+    net_arch: list[int] = field(default_factory=lambda: [256, 256])
+    activation: str = "relu"
     buffer_size: int = 50_000
     """Replay capacity in transitions."""
     batch_size: int = 128
     """Transitions per gradient step."""
     learning_starts: int = 1_000
     """Environment steps of random-ish play before the first gradient step."""
-    gamma: float = 0.99
-    """Discount factor."""
     train_freq: int = 4
     """Do `gradient_steps` updates every this many environment steps."""
     gradient_steps: int = -1
@@ -70,21 +65,13 @@ class DQNConfig(RLConfig):
     """Pick the next action with the online network, value it with the target network."""
     dueling: bool = False
     """Dueling head: Q = V + A − mean(A)."""
-    net_arch: list[int] = field(default_factory=lambda: [256, 256])
-    """Hidden layer widths of the MLP (for images: of the head after the Nature-DQN conv torso)."""
-    activation: str = "relu"
-    """Hidden activation: relu, leaky_relu, gelu, tanh, sigmoid, silu or elu."""
-    max_grad_norm: float = 10.0
-    """Clip the global gradient norm to this (0 = no clipping)."""
     save_replay: bool = True
     """Save the replay buffer with each checkpoint, so a resumed run is exact (large for Atari)."""
 
     def __post_init__(self):
         super().__post_init__()
-        check(self.learning_rate > 0, "learning_rate", f"must be > 0, not {self.learning_rate}")
         check(self.buffer_size > 0, "buffer_size", f"must be > 0, not {self.buffer_size}")
         check(self.batch_size > 0, "batch_size", f"must be > 0, not {self.batch_size}")
-        check(0 <= self.gamma <= 1, "gamma", f"must be in [0, 1], not {self.gamma}")
         check(self.train_freq > 0, "train_freq", f"must be > 0, not {self.train_freq}")
         check(self.gradient_steps == -1 or self.gradient_steps > 0, "gradient_steps", "must be > 0 or -1")
         check(self.target_update_interval > 0, "target_update_interval", "must be > 0")
@@ -92,8 +79,6 @@ class DQNConfig(RLConfig):
         check(0 < self.exploration_fraction <= 1, "exploration_fraction", "must be in (0, 1]")
         for key in ("exploration_initial_eps", "exploration_final_eps"):
             check(0 <= getattr(self, key) <= 1, key, "must be in [0, 1]")
-        check(all(w > 0 for w in self.net_arch), "net_arch", "widths must be positive")
-        check(self.max_grad_norm >= 0, "max_grad_norm", "must be >= 0")
 
 
 def td_target(reward: torch.Tensor, next_q: torch.Tensor, terminated: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -205,7 +190,7 @@ def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
     space = env.observation_space
     buffer = ReplayBuffer(cfg.buffer_size, space.shape, space.dtype)
     gradient_steps = cfg.train_freq if cfg.gradient_steps == -1 else cfg.gradient_steps
-    step, best, episode_returns, episode_lengths = 0, -np.inf, deque(maxlen=100), deque(maxlen=100)
+    step, best, episodes = 0, -np.inf, Episodes()
     episode_seed, episode_actions = int(rng.integers(2**31)), []
     obs, _ = env.reset(seed=episode_seed)
     if resume:
@@ -214,16 +199,14 @@ def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
             buffer.load_state_dict(resume["replay"])
         s = resume["loop"]
         step, best = s["step"], s["best"]
-        episode_returns.extend(s["episode_returns"])
-        episode_lengths.extend(s["episode_lengths"])
+        episodes.load_state_dict(s)
         # Rebuild the environment's exact state: same reset seed, same actions so far this episode.
         episode_seed, episode_actions = s["episode_seed"], list(s["episode_actions"])
         obs = replay(env, episode_seed, episode_actions)
         restore_rng(resume["rng"], rng)
 
     def checkpoint(name: str = "last") -> None:
-        loop = {"step": step, "best": best, "episode_returns": list(episode_returns),
-                "episode_lengths": list(episode_lengths), "episode_seed": episode_seed,
+        loop = {"step": step, "best": best, **episodes.state_dict(), "episode_seed": episode_seed,
                 "episode_actions": episode_actions}
         state = {"algo": "dqn", "config": to_dict(cfg), "step": step, "learner": learner.state_dict(),
                  "loop": loop, "rng": rng_state(rng)}
@@ -232,6 +215,7 @@ def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
         run.save(state, name)
 
     run = Run(run_dir, to_dict(cfg), total=cfg.steps, start=step, resume=resume is not None, desc=f"dqn {cfg.env}")
+    due = Due(step, log=cfg.log_freq, eval=cfg.eval_freq, checkpoint=cfg.checkpoint_freq)
     losses, q_means = [], []
     try:
         while step < cfg.steps:
@@ -240,24 +224,20 @@ def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
                 return "interrupted"
             eps = linear_schedule(cfg.exploration_initial_eps, cfg.exploration_final_eps,
                                   cfg.exploration_fraction * cfg.steps, step)
-            if rng.random() < eps:
-                action = int(rng.integers(n_actions))
-            else:
-                action = int(learner.act(obs[None])[0])
+            action = int(rng.integers(n_actions)) if rng.random() < eps else int(learner.act(obs[None])[0])
             next_obs, reward, terminated, truncated, info = env.step(action)
             buffer.add(obs, action, reward, next_obs, terminated)  # next_obs is the real final obs at an end
             step += 1
             if terminated or truncated:
-                episode_returns.append(float(info["episode"]["r"]))
-                episode_lengths.append(int(info["episode"]["l"]))
+                episodes.add(info["episode"]["r"], info["episode"]["l"])
                 episode_seed, episode_actions = int(rng.integers(2**31)), []
                 obs, _ = env.reset(seed=episode_seed)
             else:
                 obs = next_obs
                 episode_actions.append(action)
 
+            lr = scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps)
             if step > cfg.learning_starts and step % cfg.train_freq == 0:
-                lr = scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps)
                 set_lr(learner.optimizer, lr)
                 for _ in range(gradient_steps):
                     metrics = learner.update(buffer.sample(cfg.batch_size, rng, device))
@@ -266,20 +246,17 @@ def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
             if step % cfg.target_update_interval == 0:
                 learner.update_target()
 
-            if step % cfg.log_freq == 0:
-                scalars = {"rollout/exploration_rate": eps, "time/fps": run.fps(step),
-                           "train/learning_rate": scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps)}
-                if episode_returns:
-                    scalars["rollout/ep_rew_mean"] = float(np.mean(episode_returns))
-                    scalars["rollout/ep_len_mean"] = float(np.mean(episode_lengths))
+            if due("log", step):
+                scalars = {"rollout/exploration_rate": eps, "time/fps": run.fps(step), "train/learning_rate": lr,
+                           **episodes.scalars()}
                 if losses:
                     scalars["train/loss"], scalars["train/q_mean"] = float(np.mean(losses)), float(np.mean(q_means))
                     losses, q_means = [], []
                 run.log(step, scalars)
                 run.progress(step, ret=scalars.get("rollout/ep_rew_mean", float("nan")), eps=eps)
-            if cfg.eval_freq and step % cfg.eval_freq == 0 and step < cfg.steps:
+            if due("eval", step) and step < cfg.steps:
                 best = evaluate_and_keep_best(run, learner.act, cfg, step, best, checkpoint)
-            if cfg.checkpoint_freq and step % cfg.checkpoint_freq == 0:
+            if due("checkpoint", step):
                 checkpoint()
         best = evaluate_and_keep_best(run, learner.act, cfg, step, best, checkpoint, final=True)
         checkpoint()  # last.pt, after best is known

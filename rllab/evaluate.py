@@ -1,7 +1,9 @@
-"""Greedy evaluation on separately seeded environments, one episode per vector sub-env."""
+"""Greedy evaluation on separately seeded environments (one episode per vector sub-env), and what every RL loop
+keeps beside it: the recent episodes' statistics and when the periodic events fall due."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from functools import partial
 
@@ -61,3 +63,44 @@ def evaluate_and_keep_best(run, policy, cfg, step: int, best: float, save, final
 def next_multiple(step: int, every: int) -> float:
     """The first multiple of `every` after `step` (inf when `every` is 0: never)."""
     return step // every * every + every if every else float("inf")
+
+
+class Episodes:
+    """Returns and lengths of the last 100 finished episodes (the window Stable-Baselines3 logs as
+    rollout/ep_rew_mean), kept in the checkpoint so that a resumed run's curves continue."""
+
+    def __init__(self):
+        self.returns: deque[float] = deque(maxlen=100)
+        self.lengths: deque[int] = deque(maxlen=100)
+
+    def add(self, episode_return: float, length: int) -> None:
+        self.returns.append(float(episode_return))
+        self.lengths.append(int(length))
+
+    def scalars(self) -> dict[str, float]:
+        if not self.returns:
+            return {}
+        return {"rollout/ep_rew_mean": float(np.mean(self.returns)),
+                "rollout/ep_len_mean": float(np.mean(self.lengths))}
+
+    def state_dict(self) -> dict[str, list]:
+        return {"episode_returns": list(self.returns), "episode_lengths": list(self.lengths)}
+
+    def load_state_dict(self, state: dict[str, list]) -> None:
+        self.returns.extend(state["episode_returns"])
+        self.lengths.extend(state["episode_lengths"])
+
+
+class Due:
+    """When the periodic events (logging, evaluation, checkpoints) fall due: an update spans many environment
+    steps, so each fires at the first step at or past its next multiple (`every` = 0: never)."""
+
+    def __init__(self, step: int, **every: int):
+        self.every = every
+        self.next = {name: next_multiple(step, k) for name, k in every.items()}
+
+    def __call__(self, name: str, step: int) -> bool:
+        if step < self.next[name]:
+            return False
+        self.next[name] = next_multiple(step, self.every[name])
+        return True

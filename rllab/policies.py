@@ -17,6 +17,8 @@ from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from labcore.errors import UsageError
 from labcore.nets import mlp
+from labcore.optim import make_optimizer
+from rllab.envs import make_env
 
 
 class RunningNorm(nn.Module):
@@ -109,3 +111,36 @@ class ActorCritic(nn.Module):
         device = self.policy_head.weight.device
         d = self.dist(torch.as_tensor(obs, dtype=torch.float32, device=device))
         return self.env_action(d.probs.argmax(-1) if self.discrete else d.mean)
+
+
+def build_policy(cfg, env: gym.Env | gym.vector.VectorEnv) -> ActorCritic:
+    """The policy a policy-gradient config describes, for an environment's (or a vector env's single) spaces."""
+    obs_space = getattr(env, "single_observation_space", env.observation_space)
+    action_space = getattr(env, "single_action_space", env.action_space)
+    return ActorCritic(obs_space, action_space, cfg.net_arch, cfg.activation, cfg.shared_trunk,
+                       cfg.log_std_init, cfg.normalize_obs)
+
+
+class PolicyLearner:
+    """What the policy-gradient learners share: the policy, its optimiser, and their checkpointed state. Each
+    algorithm's learner adds `update(batch) -> metrics`."""
+
+    def __init__(self, policy: ActorCritic, cfg):
+        self.policy, self.cfg = policy, cfg
+        self.optimizer = make_optimizer(cfg.optimizer, policy.parameters(), cfg.learning_rate)
+
+    def state_dict(self) -> dict:
+        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+def load_policy(state: dict, cfg, device: torch.device):
+    """The deterministic policy of a policy-gradient checkpoint, as a function of a batch of observations."""
+    env = make_env(cfg.env, training=False)
+    policy = build_policy(cfg, env).to(device)
+    env.close()
+    policy.load_state_dict(state["learner"]["policy"])
+    return policy.act

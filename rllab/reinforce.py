@@ -10,29 +10,115 @@ time-limit truncation then bootstraps from V of the final observation (without a
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from labcore.config import to_dict
 from labcore.errors import TrainingError
-from labcore.optim import make_optimizer, scheduled_lr, set_lr
+from labcore.optim import scheduled_lr, set_lr
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
-from rllab.actor_critic import build_policy, explained_variance
 from rllab.config import PolicyGradientConfig
 from rllab.envs import make_env
-from rllab.evaluate import evaluate_and_keep_best, next_multiple
-from rllab.returns import discounted_returns
+from rllab.evaluate import Due, Episodes, evaluate_and_keep_best
+from rllab.policies import ActorCritic, PolicyLearner, build_policy
+from rllab.returns import discounted_returns, explained_variance
 
 
 @dataclass
 class ReinforceConfig(PolicyGradientConfig):
     baseline: bool = True
     """Subtract a learned V(s) from the returns."""
+
+
+def reinforce_loss(logp: torch.Tensor, returns: torch.Tensor, value: torch.Tensor | None,
+                   normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(policy loss −E[log π(a|s) · A], value loss E[(V(s) − G)²]) over the steps of whole episodes, all (N,):
+    A = G − V(s) with a baseline (V held fixed in A), else G; standardised over the batch if `normalize`.
+    Without a baseline the value loss is 0."""
+    adv = returns - value.detach() if value is not None else returns
+    if normalize and len(adv) > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    value_loss = ((value - returns) ** 2).mean() if value is not None else torch.zeros((), device=returns.device)
+    return -(logp * adv).mean(), value_loss
+
+
+class ReinforceLearner(PolicyLearner):
+    """Owns the policy and its optimiser; `update(batch)` is one gradient step on a batch of whole episodes."""
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        cfg = self.cfg
+        dist, value = self.policy.dist_and_value(batch["obs"])
+        logp = dist.log_prob(batch["action"])
+        policy_loss, value_loss = reinforce_loss(logp, batch["returns"], value if cfg.baseline else None,
+                                                 cfg.normalize_advantage)
+        entropy = dist.entropy().mean()
+        loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+        if not torch.isfinite(loss):
+            raise TrainingError(f"non-finite loss ({loss.item()}); try a lower learning_rate")
+        optimizer_step(self.optimizer, loss, cfg.max_grad_norm)
+        metrics = {"train/loss": loss.item(), "train/policy_loss": policy_loss.item(), "train/entropy": entropy.item()}
+        if cfg.baseline:
+            metrics["train/value_loss"] = value_loss.item()
+            metrics["train/explained_variance"] = explained_variance(value.detach().cpu().numpy(),
+                                                                     batch["returns"].cpu().numpy())
+        return metrics
+
+
+def collect_episodes(envs: list[gym.Env], policy: ActorCritic, rng: np.random.Generator,
+                     episodes: Episodes) -> list[dict]:
+    """One complete episode per environment with the current policy, each reset with a seed drawn from rng;
+    only the unfinished ones are stepped. Each: obs, action (per step), reward, the final observation and
+    whether the episode terminated (else it was truncated)."""
+    device = next(policy.parameters()).device
+    obs = np.stack([env.reset(seed=int(rng.integers(2**31)))[0] for env in envs])
+    trajectories = [{"obs": [], "action": [], "reward": [], "final": None, "terminated": False} for _ in envs]
+    running = list(range(len(envs)))
+    while running:
+        with torch.no_grad():
+            action = policy.dist(torch.as_tensor(obs[running], device=device)).sample()
+        env_action = policy.env_action(action)
+        still = []
+        for j, i in enumerate(running):
+            tr = trajectories[i]
+            tr["obs"].append(obs[i].copy())  # obs[i] is overwritten in place below
+            tr["action"].append(action[j])
+            obs[i], reward, terminated, truncated, info = envs[i].step(env_action[j])
+            tr["reward"].append(reward)
+            if terminated or truncated:
+                tr["final"], tr["terminated"] = obs[i].copy(), terminated
+                episodes.add(info["episode"]["r"], info["episode"]["l"])
+            else:
+                still.append(i)
+        running = still
+    return trajectories
+
+
+def episode_batch(cfg: ReinforceConfig, policy: ActorCritic, trajectories: list[dict]) -> dict[str, torch.Tensor]:
+    """The episodes' steps as one batch, with each step's reward-to-go G_t (a truncated episode bootstraps from
+    V of its final observation when there is a baseline)."""
+    device = next(policy.parameters()).device
+    returns = []
+    for tr in trajectories:
+        length = len(tr["reward"])
+        reward = np.asarray(tr["reward"], np.float32)[:, None]
+        terminated = np.zeros((length, 1), np.float32)
+        terminated[-1] = tr["terminated"]
+        next_values = None
+        if cfg.baseline:
+            with torch.no_grad():
+                v_final = policy.value(torch.as_tensor(tr["final"][None], device=device)).item()
+            next_values = np.zeros((length, 1), np.float32)
+            next_values[-1] = v_final
+        done = np.zeros((length, 1), bool)
+        returns.append(discounted_returns(reward, terminated, done, cfg.gamma, next_values)[:, 0])
+    return {"obs": torch.as_tensor(np.concatenate([np.stack(tr["obs"]) for tr in trajectories]), device=device),
+            "action": torch.cat([torch.stack(tr["action"]) for tr in trajectories]),
+            "returns": torch.as_tensor(np.concatenate(returns), device=device)}
 
 
 def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> str:
@@ -42,108 +128,41 @@ def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> st
         torch.set_num_threads(cfg.threads)
     rng = seed_everything(cfg.seed)
     policy = build_policy(cfg, envs[0]).to(device)
-    optimizer = make_optimizer(cfg.optimizer, policy.parameters(), cfg.learning_rate)
-    step, best, episode_returns, episode_lengths = 0, -np.inf, deque(maxlen=100), deque(maxlen=100)
+    learner = ReinforceLearner(policy, cfg)
+    step, best, episodes = 0, -np.inf, Episodes()
     if resume:
-        policy.load_state_dict(resume["learner"]["policy"])
-        optimizer.load_state_dict(resume["learner"]["optimizer"])
-        s = resume["loop"]
-        step, best = s["step"], s["best"]
-        episode_returns.extend(s["episode_returns"])
-        episode_lengths.extend(s["episode_lengths"])
+        learner.load_state_dict(resume["learner"])
+        step, best = resume["loop"]["step"], resume["loop"]["best"]
+        episodes.load_state_dict(resume["loop"])
         restore_rng(resume["rng"], rng)
 
     def checkpoint(name: str = "last") -> None:
-        loop = {"step": step, "best": best, "episode_returns": list(episode_returns),
-                "episode_lengths": list(episode_lengths)}
+        loop = {"step": step, "best": best, **episodes.state_dict()}
         run.save({"algo": "reinforce", "config": to_dict(cfg), "step": step, "loop": loop, "rng": rng_state(rng),
-                  "learner": {"policy": policy.state_dict(), "optimizer": optimizer.state_dict()}}, name)
+                  "learner": learner.state_dict()}, name)
 
     run = Run(run_dir, to_dict(cfg), total=cfg.steps, start=step, resume=resume is not None,
               desc=f"reinforce {cfg.env}")
-    # a rollout (or batch of episodes) spans many steps: each fires at the first one past its multiple
-    next_log, next_eval, next_ckpt = (next_multiple(step, k)
-                                      for k in (cfg.log_freq, cfg.eval_freq, cfg.checkpoint_freq))
+    due = Due(step, log=cfg.log_freq, eval=cfg.eval_freq, checkpoint=cfg.checkpoint_freq)
     try:
         while step < cfg.steps:
             if run.stop_requested:
                 checkpoint()
                 return "interrupted"
-            set_lr(optimizer, scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps))
-            # --- collect one complete episode per environment, stepping only the unfinished ones ---
-            obs = np.stack([env.reset(seed=int(rng.integers(2**31)))[0] for env in envs])
-            trajectories = [{"obs": [], "action": [], "reward": [], "final": None, "terminated": False}
-                            for _ in envs]
-            running = list(range(len(envs)))
-            while running:
-                with torch.no_grad():
-                    action = policy.dist(torch.as_tensor(obs[running], device=device)).sample()
-                env_action = policy.env_action(action)
-                still = []
-                for j, i in enumerate(running):
-                    tr = trajectories[i]
-                    tr["obs"].append(obs[i].copy())  # obs[i] is overwritten in place below
-                    tr["action"].append(action[j])
-                    obs[i], reward, terminated, truncated, info = envs[i].step(env_action[j])
-                    tr["reward"].append(reward)
-                    if terminated or truncated:
-                        tr["final"], tr["terminated"] = obs[i].copy(), terminated
-                        episode_returns.append(float(info["episode"]["r"]))
-                        episode_lengths.append(int(info["episode"]["l"]))
-                    else:
-                        still.append(i)
-                running = still
-            # --- returns (reward-to-go per episode), then one gradient step on all of them ---
-            obs_b = torch.as_tensor(np.concatenate([np.stack(tr["obs"]) for tr in trajectories]), device=device)
-            returns = []
-            for tr in trajectories:
-                L = len(tr["reward"])
-                reward = np.asarray(tr["reward"], np.float32)[:, None]
-                terminated = np.zeros((L, 1), np.float32)
-                terminated[-1] = tr["terminated"]
-                next_values = None
-                if cfg.baseline:  # a truncated episode bootstraps from V(final observation)
-                    with torch.no_grad():
-                        v_final = policy.value(torch.as_tensor(tr["final"][None], device=device)).item()
-                    next_values = np.zeros((L, 1), np.float32)
-                    next_values[-1] = v_final
-                done = np.zeros((L, 1), bool)
-                returns.append(discounted_returns(reward, terminated, done, cfg.gamma, next_values)[:, 0])
-            G = torch.as_tensor(np.concatenate(returns), device=device)
-            dist, value = policy.dist_and_value(obs_b)
-            logp = dist.log_prob(torch.cat([torch.stack(tr["action"]) for tr in trajectories]))
-            adv = G - value.detach() if cfg.baseline else G
-            if cfg.normalize_advantage and len(adv) > 1:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            policy_loss = -(logp * adv).mean()
-            value_loss = ((value - G) ** 2).mean() if cfg.baseline else torch.zeros((), device=device)
-            entropy = dist.entropy().mean()
-            loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
-            if not torch.isfinite(loss):
-                raise TrainingError(f"non-finite loss ({loss.item()}); try a lower learning_rate")
-            optimizer_step(optimizer, loss, cfg.max_grad_norm)
+            set_lr(learner.optimizer, scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps))
+            batch = episode_batch(cfg, policy, collect_episodes(envs, policy, rng, episodes))
+            metrics = learner.update(batch)
             if policy.norm is not None:
-                policy.norm.update(obs_b)
-            step += len(G)
-
-            if step >= next_log:
-                next_log = next_multiple(step, cfg.log_freq)
-                scalars = {"train/loss": loss.item(), "train/policy_loss": policy_loss.item(),
-                           "train/entropy": entropy.item(), "time/fps": run.fps(step),
-                           "train/learning_rate": optimizer.param_groups[0]["lr"],
-                           "rollout/ep_rew_mean": float(np.mean(episode_returns)),
-                           "rollout/ep_len_mean": float(np.mean(episode_lengths))}
-                if cfg.baseline:
-                    scalars["train/value_loss"] = value_loss.item()
-                    scalars["train/explained_variance"] = explained_variance(value.detach().cpu().numpy(),
-                                                                             G.cpu().numpy())
+                policy.norm.update(batch["obs"])
+            step += len(batch["returns"])
+            if due("log", step):
+                scalars = {**metrics, "time/fps": run.fps(step), **episodes.scalars(),
+                           "train/learning_rate": learner.optimizer.param_groups[0]["lr"]}
                 run.log(step, scalars)
                 run.progress(step, ret=scalars["rollout/ep_rew_mean"])
-            if step >= next_eval and step < cfg.steps:
-                next_eval = next_multiple(step, cfg.eval_freq)
+            if due("eval", step) and step < cfg.steps:
                 best = evaluate_and_keep_best(run, policy.act, cfg, step, best, checkpoint)
-            if step >= next_ckpt:
-                next_ckpt = next_multiple(step, cfg.checkpoint_freq)
+            if due("checkpoint", step):
                 checkpoint()
         best = evaluate_and_keep_best(run, policy.act, cfg, step, best, checkpoint, final=True)
         checkpoint()  # last.pt, after best is known

@@ -1,4 +1,5 @@
-"""Returns, n-step targets and GAE as pure NumPy functions over rollouts shaped (T, N).
+"""Returns, n-step targets and GAE as pure NumPy functions over rollouts shaped (T, N), and how well a critic
+predicts them.
 
 Conventions (Gymnasium ≥ 1.0): `terminated[t]` — the episode really ended at step t, so nothing is
 bootstrapped; `done[t] = terminated[t] | truncated[t]` — the episode stops at t (a time limit, or the
@@ -73,3 +74,9 @@ def nstep_targets(reward: np.ndarray, next_values: np.ndarray, terminated: np.nd
             discount = discount * gamma
         out[t] = g
     return out
+
+
+def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
+    """1 − Var[target − pred] / Var[target]: 1 is a perfect critic, 0 no better than a constant."""
+    var = np.var(target)
+    return float("nan") if var == 0 else float(1 - np.var(target - pred) / var)

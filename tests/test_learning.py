@@ -1,5 +1,5 @@
 """Slow: the recipes reach their scores (run with `pytest -m slow`: RL about 2 minutes, the VAE about 6, the GAN
-about 30, the β-TCVAE's three seeds about 95)."""
+about 9, the β-TCVAE's three seeds about 95)."""
 
 import json
 
@@ -47,7 +47,7 @@ def test_default_vae_iwae_bound_is_tighter_and_samples_are_shapes(tmp_path, caps
 
 
 @pytest.mark.slow
-def test_gan_recipe_reaches_the_issue_target(tmp_path, capsys):
+def test_gan_recipe_reaches_its_target(tmp_path, capsys):
     result = _genlab_result(tmp_path, capsys, ["gan"])
     assert result["train_seconds"] < 1800
     assert result["valid"] >= 0.9
@@ -56,7 +56,7 @@ def test_gan_recipe_reaches_the_issue_target(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_beta_tcvae_recipe_disentangles_shapes(tmp_path, capsys):
-    """The issue's target: median MIG ≥ 0.35 over 3 seeds, each within 30 minutes on 2 CPU cores
+    """The recipe's target: median MIG ≥ 0.35 over 3 seeds, each within 30 minutes on 2 CPU cores
     (93 min with the final evaluations, measured)."""
     results = [_genlab_result(tmp_path / str(seed), capsys, ["beta-tcvae", "--seed", str(seed)]) for seed in range(3)]
     assert all(r["train_seconds"] < 1800 for r in results)

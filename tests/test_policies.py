@@ -1,5 +1,5 @@
-"""Policies: closed-form Gaussian log-prob and entropy, clipping, running normalisation, and one update
-raising the log-probability of a positively-advantaged action."""
+"""Policies: closed-form Gaussian log-prob and entropy, clipping, running normalisation; the PPO and REINFORCE
+losses against hand-computed values; one update raising the log-probability of a positively-advantaged action."""
 
 import math
 
@@ -10,8 +10,10 @@ import torch
 
 from labcore.config import build
 from labcore.errors import UsageError
-from rllab.actor_critic import ACConfig, ACLearner, PPOConfig, explained_variance
+from rllab.actor_critic import ACConfig, ACLearner, PPOConfig, clipped_surrogate, clipped_value_loss
 from rllab.policies import ActorCritic, RunningNorm, diag_gaussian
+from rllab.reinforce import reinforce_loss
+from rllab.returns import explained_variance
 
 BOX = gym.spaces.Box(-1, 1, (3,), np.float32)
 
@@ -44,7 +46,6 @@ def test_categorical_act_is_argmax():
 
 
 def test_shared_trunk_is_one_module():
-    assert ActorCritic(BOX, gym.spaces.Discrete(2), [8], shared=True).critic_trunk is not None
     shared = ActorCritic(BOX, gym.spaces.Discrete(2), [8], shared=True)
     assert shared.actor_trunk is shared.critic_trunk
     assert ActorCritic(BOX, gym.spaces.Discrete(2), [8]).actor_trunk is not ActorCritic(
@@ -95,3 +96,34 @@ def test_explained_variance():
     target = np.array([1.0, 2.0, 3.0, 4.0])
     assert explained_variance(target, target) == 1.0
     assert explained_variance(np.full(4, target.mean()), target) == pytest.approx(0.0)
+
+
+def test_clipped_surrogate_against_hand_values():
+    ratio, adv = torch.tensor([0.5, 1.0, 1.5, 1.5]), torch.tensor([1.0, -2.0, 2.0, -1.0])
+    # ε = 0.2: min(ρA, clip(ρ)A) = min(0.5, 0.8), min(−2, −2), min(3, 2.4), min(−1.5, −1.2) = 0.5, −2, 2.4, −1.5
+    assert clipped_surrogate(ratio, adv, 0.2).item() == pytest.approx(-(0.5 - 2 + 2.4 - 1.5) / 4)
+    assert clipped_surrogate(ratio, adv, 0.0).item() == pytest.approx(-(0.5 - 2 + 3 - 1.5) / 4)  # no clipping: −E[ρA]
+
+
+def test_clipped_value_loss_against_hand_values():
+    value, old, target = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 0.5]), torch.tensor([0.0, 1.0])
+    # ε_v = 0.3: V_clip = 1.3, 0.2; max((2 − 0)², (1.3 − 0)²) = 4, max((0 − 1)², (0.2 − 1)²) = 1
+    assert clipped_value_loss(value, old, target, 0.3).item() == pytest.approx((4 + 1) / 2)
+    assert clipped_value_loss(value, old, target, 0.0).item() == pytest.approx((4 + 1) / 2)
+    value = torch.tensor([0.6, 0.9])  # V moved towards G by more than ε_v: the clipped V (0.7, 0.8) counts
+    assert clipped_value_loss(value, old, target, 0.3).item() == pytest.approx((0.7**2 + 0.2**2) / 2)
+    assert clipped_value_loss(value, old, target, 0.0).item() == pytest.approx((0.36 + 0.01) / 2)
+
+
+def test_reinforce_loss_against_hand_values():
+    logp, returns = torch.tensor([-1.0, -2.0, -0.5], requires_grad=True), torch.tensor([3.0, 1.0, 2.0])
+    value = torch.tensor([1.0, 1.0, 4.0], requires_grad=True)
+    # A = G − V = 2, 0, −2; −E[log π · A] = −(−2 + 0 + 1)/3; E[(V − G)²] = (4 + 0 + 4)/3
+    policy_loss, value_loss = reinforce_loss(logp, returns, value, normalize=False)
+    assert policy_loss.item() == pytest.approx(1 / 3) and value_loss.item() == pytest.approx(8 / 3)
+    policy_loss.backward()
+    assert value.grad is None  # the baseline is held fixed in the advantage
+    policy_loss, value_loss = reinforce_loss(logp, returns, None, normalize=False)  # no baseline: A = G
+    assert policy_loss.item() == pytest.approx(-(-3 - 2 - 1) / 3) and value_loss.item() == 0
+    # standardised: A = (G − mean) / std = (1, −1, 0) (std 1)
+    assert reinforce_loss(logp, returns, None, normalize=True)[0].item() == pytest.approx(-(-1 + 2 + 0) / 3, abs=1e-6)
