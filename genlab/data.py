@@ -146,8 +146,7 @@ def _load(spec: str, resolution: int, channels: int, subset: dict | None) -> Dat
             index = shapes.select(**(subset or {}))
         except ValueError as e:
             raise UsageError(f"shapes subset: {e}") from None
-        images = (shapes.all_images(resolution)[index] if len(index) == shapes.N_IMAGES
-                  else shapes.render(shapes.factors_of(index), resolution))
+        images = shapes.images_of(index, resolution)
         return Dataset(images[:, None], shapes.factors_of(index), 1 if resolution == 64 else 255)
     if not root and kind in ("mnist", "fashion-mnist", "folder"):
         raise UsageError(f"data {spec!r} needs a path: {kind}:PATH")

@@ -127,6 +127,16 @@ def all_images(resolution: int = 64) -> np.ndarray:
     return images
 
 
+def images_of(index: np.ndarray, resolution: int = 64) -> np.ndarray:
+    """The images (n, r, r) uint8 at flat indices: read from the full set's cache when it is on disk (a subset of
+    it in a moment, only its rows read), else rendered (a subset alone, without rendering the whole set)."""
+    path = cache_dir() / f"shapes-{resolution}.npy"
+    if not path.exists():
+        return all_images(resolution) if len(index) == N_IMAGES else render(factors_of(index), resolution)
+    rows = np.load(path, mmap_mode="r", allow_pickle=False)[np.asarray(index)]
+    return np.unpackbits(rows, axis=1).reshape(len(rows), 64, 64) if resolution == 64 else rows
+
+
 def select(**fixed: int | list[int] | range) -> np.ndarray:
     """Flat indices of the images whose factor indices lie in the given sets: select(shape=2, scale=[4, 5])."""
     for name in fixed:
