@@ -81,6 +81,8 @@ def _toml_value(value: Any) -> str:
         return f'"{value}"'
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
@@ -108,10 +110,14 @@ def _coerce(key: str, value: Any, kind: Any) -> Any:
             f"config key '{key}' must be one of {', '.join(map(repr, args))}, not {value!r}"
             + did_you_mean(str(value), [str(a) for a in args])
         )
+    if origin is dict or kind is dict:
+        if not isinstance(value, dict):
+            raise UsageError(f"config key '{key}' must be a table such as {{n = 12}}, not {value!r}")
+        return value
     if origin in (list, tuple):
         if isinstance(value, str):  # "64,64" on the command line
             value = [v for v in value.replace(" ", "").strip("[]()").split(",") if v]
-            value = [tomllib.loads(f"v = {v}")["v"] for v in value]
+            value = [_literal(v) for v in value]
         if not isinstance(value, list | tuple):
             raise UsageError(f"config key '{key}' must be a list, not {value!r}")
         inner = args[0] if args else Any
@@ -148,11 +154,16 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         key = key.strip().replace("-", "_")
         if not sep or not key:
             raise UsageError(f"expected key=value, got {item!r}")
-        try:
-            out[key] = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key] = raw
+        out[key] = _literal(raw)
     return out
+
+
+def _literal(raw: str) -> Any:
+    """`raw` read as a TOML value (number, bool, string, array, inline table), else as the bare string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
 
 
 def build(cls: type, values: dict[str, Any]):

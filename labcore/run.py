@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 import tomli_w
 import torch
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from labcore.config import markdown_table
 from labcore.errors import UsageError
+from labcore.media import encode_gif
 
 FORMAT = "labcore-checkpoint"
 VERSION = 1
@@ -179,6 +181,13 @@ class Run:
             self.writer.add_image(tag, image, step)
         for tag, values in histograms.items():
             self.writer.add_histogram(tag, values, step)
+
+    def animation(self, tag: str, frames: list[np.ndarray], step: int, fps: float) -> None:
+        """Frames (H, W, 3) uint8 as an animated GIF image, which TensorBoard's image dashboard plays."""
+        height, width = frames[0].shape[:2]
+        image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=encode_gif(frames, fps))
+        # the writer's own file writer: the way SummaryWriter.add_video writes its GIFs too
+        self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
     def progress(self, step: int, **postfix: float) -> None:
         self.bar.update(step - self._last_progress)

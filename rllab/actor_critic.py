@@ -12,11 +12,9 @@ bootstrapped targets (n = 1 is TD(0)); `gae` — GAE(λ), the general form of bo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Literal
 
-import gymnasium as gym
 import numpy as np
 import torch
 
@@ -26,10 +24,11 @@ from labcore.optim import scheduled_lr, set_lr
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
 from rllab.config import PolicyGradientConfig
-from rllab.envs import make_env, replay
-from rllab.evaluate import Due, Episodes, evaluate_and_keep_best
+from rllab.envs import EnvSpec
+from rllab.evaluate import Due, Episodes, EpisodeVideo, evaluate_and_keep_best
 from rllab.policies import ActorCritic, PolicyLearner, build_policy
 from rllab.returns import discounted_returns, explained_variance, gae, nstep_targets
+from rllab.vector import TrainEnvs
 
 
 @dataclass
@@ -52,6 +51,9 @@ class ACConfig(PolicyGradientConfig):
     """Clip the value change per update to this (0 = off)."""
     target_kl: float = 0.0
     """Stop a rollout's epochs early when the approximate KL passes this (0 = never)."""
+    vec_env: Literal["sync", "async"] = "sync"
+    """Step the environments in this process (sync) or in one worker process each (async: pays only when a step
+    is expensive; docs/performance.md)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -131,14 +133,11 @@ class ACLearner(PolicyLearner):
                 "train/approx_kl": approx_kl, "train/clip_fraction": clip_fraction}
 
 
-def collect_rollout(envs: gym.vector.SyncVectorEnv, policy: ActorCritic, obs: np.ndarray, steps: int,
-                    rng: np.random.Generator, seeds: list[int], actions: list[list], episodes: Episodes,
-                    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """`steps` steps of every sub-env with the current policy (the actor only), from observations obs (N, ...).
+def collect_rollout(envs: TrainEnvs, policy: ActorCritic, steps: int, episodes: Episodes) -> dict[str, np.ndarray]:
+    """`steps` steps of every sub-env with the current policy (the actor only), from `envs.obs`.
 
-    Returns the rollout — obs and the true next obs (T, N, ...), action (T, N, ...) as the policy sampled it,
-    logp, reward, terminated, done (T, N) — and the observations to go on from. A finished sub-env is reset
-    with a seed drawn from rng; `seeds` and `actions` (what a resume replays) and `episodes` follow in place.
+    Returns obs and the true next obs (T, N, ...), action (T, N, ...) as the policy sampled it, and logp, reward,
+    terminated, done (T, N). Finished episodes go into `episodes`.
     """
     device = next(policy.parameters()).device
     T, n, obs_shape = steps, envs.num_envs, envs.single_observation_space.shape
@@ -147,26 +146,16 @@ def collect_rollout(envs: gym.vector.SyncVectorEnv, policy: ActorCritic, obs: np
            "terminated": np.zeros((T, n), np.float32), "done": np.zeros((T, n), bool)}
     sampled = []
     for t in range(T):
+        out["obs"][t] = envs.obs
         with torch.no_grad():
-            dist = policy.dist(torch.as_tensor(obs, device=device))
+            dist = policy.dist(torch.as_tensor(envs.obs, device=device))
             action = dist.sample()
             out["logp"][t] = dist.log_prob(action).cpu().numpy()
-        env_action = policy.env_action(action)
-        out["obs"][t] = obs
         sampled.append(action)
-        obs, out["reward"][t], term, trunc, info = envs.step(env_action)
-        out["final"][t], out["terminated"][t], out["done"][t] = obs, term, term | trunc
-        for i in range(n):
-            actions[i].append(env_action[i].tolist())
-        done = out["done"][t]
-        if done.any():
-            for i in np.flatnonzero(done):
-                episodes.add(info["episode"]["r"][i], info["episode"]["l"][i])
-                seeds[i], actions[i] = int(rng.integers(2**31)), []
-            reset_obs, _ = envs.reset(seed=seeds, options={"reset_mask": done.copy()})
-            obs = np.where(done[:, None], reset_obs, obs)
+        out["final"][t], out["reward"][t], out["terminated"][t], out["done"][t] = envs.step(
+            policy.env_action(action), episodes)
     out["action"] = torch.stack(sampled)
-    return out, obs
+    return out
 
 
 def training_batch(cfg: ACConfig, policy: ActorCritic, rollout: dict) -> dict[str, torch.Tensor]:
@@ -200,44 +189,36 @@ def optimise(learner: ACLearner, batch: dict[str, torch.Tensor], rng: np.random.
 
 def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = "ac") -> str:
     """Train; returns "done" or "interrupted" (a checkpoint is saved either way)."""
-    # Autoreset is off: we reset finished sub-envs ourselves, with seeds we draw, so that the step's
-    # observation is the true final one (truncated episodes bootstrap from it) and a resumed run can
-    # rebuild every sub-env exactly (same seed, same actions).
-    envs = gym.vector.SyncVectorEnv([partial(make_env, cfg.env) for _ in range(cfg.num_envs)],
-                                    autoreset_mode=gym.vector.AutoresetMode.DISABLED)
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rng = seed_everything(cfg.seed)
+    envs = TrainEnvs(EnvSpec.of(cfg), cfg.num_envs, cfg.vec_env, rng)
     policy = build_policy(cfg, envs).to(device)
     learner = ACLearner(policy, cfg)
-    step, best, episodes = 0, -np.inf, Episodes()
-    seeds = [int(s) for s in rng.integers(2**31, size=cfg.num_envs)]
-    actions: list[list] = [[] for _ in range(cfg.num_envs)]
-    obs, _ = envs.reset(seed=seeds)
+    step, best, episodes, video = 0, -np.inf, Episodes(), EpisodeVideo(cfg)
     if resume:
         learner.load_state_dict(resume["learner"])
         s = resume["loop"]
-        step, best, seeds, actions = s["step"], s["best"], list(s["seeds"]), [list(a) for a in s["actions"]]
+        step, best = s["step"], s["best"]
         episodes.load_state_dict(s)
-        for i, env in enumerate(envs.envs):  # rebuild each sub-env: same reset seed, same actions
-            obs[i] = replay(env, seeds[i], actions[i])
+        envs.load_state_dict(s)
         restore_rng(resume["rng"], rng)
 
     def checkpoint(name: str = "last") -> None:
-        loop = {"step": step, "best": best, "seeds": seeds, "actions": actions, **episodes.state_dict()}
+        loop = {"step": step, "best": best, **envs.state_dict(), **episodes.state_dict()}
         run.save({"algo": algo, "config": to_dict(cfg), "step": step, "loop": loop, "rng": rng_state(rng),
                   "learner": learner.state_dict()}, name)
 
     run = Run(run_dir, to_dict(cfg), total=cfg.steps, start=step, resume=resume is not None, desc=f"{algo} {cfg.env}")
-    due = Due(step, log=cfg.log_freq, eval=cfg.eval_freq, checkpoint=cfg.checkpoint_freq)
+    due = Due(step, log=cfg.log_freq, eval=cfg.eval_freq, checkpoint=cfg.checkpoint_freq, video=cfg.video_freq)
     try:
         while step < cfg.steps:
             if run.stop_requested:
                 checkpoint()
                 return "interrupted"
             set_lr(learner.optimizer, scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps))
-            rollout, obs = collect_rollout(envs, policy, obs, cfg.rollout_steps, rng, seeds, actions, episodes)
+            rollout = collect_rollout(envs, policy, cfg.rollout_steps, episodes)
             step += cfg.rollout_steps * cfg.num_envs
             batch = training_batch(cfg, policy, rollout)
             metrics = optimise(learner, batch, rng)
@@ -254,9 +235,12 @@ def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = 
                 run.progress(step, ret=scalars.get("rollout/ep_rew_mean", float("nan")))
             if due("eval", step) and step < cfg.steps:
                 best = evaluate_and_keep_best(run, policy.act, cfg, step, best, checkpoint)
+            if due("video", step) and step < cfg.steps:
+                video(run, policy.act, step)
             if due("checkpoint", step):
                 checkpoint()
         best = evaluate_and_keep_best(run, policy.act, cfg, step, best, checkpoint, final=True)
+        video(run, policy.act, step)
         checkpoint()  # last.pt, after best is known
         run.progress(step)
         return "done"

@@ -22,10 +22,12 @@ from typing import Any, NamedTuple
 from labcore.cli import Parser, parse, run_command
 from labcore.config import build, defaults, describe, parse_overrides, read_toml
 from labcore.errors import UsageError, did_you_mean
+from labcore.media import encode_gif
 from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, resolve_device
 from rllab import actor_critic, dqn, recipes, reinforce
 from rllab.config import RLConfig
-from rllab.evaluate import evaluate, summary
+from rllab.envs import EnvSpec
+from rllab.evaluate import evaluate, play, summary
 from rllab.policies import load_policy
 
 DEFAULT_RECIPE = "cartpole-dqn"
@@ -83,7 +85,10 @@ def make_parser() -> Parser:
     t.add_argument("items", nargs="*", metavar="[RECIPE] [key=value ...]",
                    help=f"recipe name or .toml path (default {DEFAULT_RECIPE}), then config overrides")
     t.add_argument("--algo", help=f"algorithm: {', '.join(ALGOS)}")
-    t.add_argument("--env", help="Gymnasium environment id, e.g. CartPole-v1, LunarLander-v3, ALE/Pong-v5")
+    t.add_argument("--env", help="Gymnasium environment id (CartPole-v1, LunarLander-v3, ALE/Pong-v5), or "
+                   "module:EnvId for your own: importing module (from the current directory too) registers EnvId")
+    t.add_argument("--env-package", action="append", metavar="MODULE",
+                   help="import MODULE before making the environment (a plugin that registers ids); repeatable")
     t.add_argument("--steps", type=int, help="total environment steps")
     t.add_argument("--seed", type=int, help="random seed")
     t.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
@@ -136,7 +141,8 @@ def resolve_config(args: argparse.Namespace) -> tuple[str, Any]:
             raise UsageError(f"recipe {recipe!r} is for {algo}, not {args.algo}")
         if algo not in ALGOS:
             raise UsageError(f"recipe {recipe!r} names unknown algorithm {algo!r}; choose from {', '.join(ALGOS)}")
-    flags = {"env": args.env, "steps": args.steps, "seed": args.seed, "device": args.device}
+    flags = {"env": args.env, "env_packages": args.env_package, "steps": args.steps, "seed": args.seed,
+             "device": args.device}
     values.update({k: v for k, v in flags.items() if v is not None})
     values.update(overrides)
     keys = {name: {f.name for f in fields(a.config)} for name, a in ALGOS.items()}
@@ -152,7 +158,8 @@ def resolve_config(args: argparse.Namespace) -> tuple[str, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
-        if args.items or any(v is not None for v in (args.algo, args.env, args.steps, args.seed, args.run_dir)):
+        given = (args.algo, args.env, args.env_package, args.steps, args.seed, args.run_dir)
+        if args.items or any(v is not None for v in given):
             raise UsageError("--resume continues a run with its stored config; pass no recipe, flags or overrides")
         state, run_dir = load_checkpoint(args.resume)
         algo = state.get("algo")
@@ -164,7 +171,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = build(ALGOS[algo].config, values)
     else:
         algo, cfg = resolve_config(args)
-        run_dir = args.run_dir or default_run_dir(f"{algo}-{cfg.env.replace('/', '-')}", cfg.seed)
+        env_name = cfg.env.rpartition(":")[2].replace("/", "-")  # my_envs:MyEnv-v0 → MyEnv-v0
+        run_dir = args.run_dir or default_run_dir(f"{algo}-{env_name}", cfg.seed)
         check_new_run_dir(run_dir)
         resolve_device(cfg.device)
         state = None
@@ -193,7 +201,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"--episodes must be positive, not {args.episodes}")
     policy, cfg, run_dir = load_run(args.run, args.device)
     seed = cfg.seed + 10_000 if args.seed is None else args.seed
-    result = summary(evaluate(policy, cfg.env, args.episodes, seed))
+    result = summary(evaluate(policy, EnvSpec.of(cfg), args.episodes, seed))
     if (run_dir / "config.toml").exists():
         (run_dir / "eval.json").write_text(json.dumps({**result, "checkpoint": str(args.run)}, indent=2) + "\n")
     if args.json:
@@ -204,10 +212,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_enjoy(args: argparse.Namespace) -> int:
-    from PIL import Image
-
-    from rllab.envs import make_env
-
     if args.episodes <= 0:
         raise UsageError(f"--episodes must be positive, not {args.episodes}")
     policy, cfg, run_dir = load_run(args.run)
@@ -216,21 +220,8 @@ def cmd_enjoy(args: argparse.Namespace) -> int:
         raise UsageError(f"--out must end in .gif, not {out}")
     if out.exists() and not args.force:
         raise UsageError(f"{out} already exists; pass --force to overwrite it or choose another --out")
-    env = make_env(cfg.env, training=False, render_mode="rgb_array")
-    frames, returns = [], []
-    for episode in range(args.episodes):
-        obs, _ = env.reset(seed=args.seed + episode)
-        frames.append(env.render())
-        done, total = False, 0.0
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(policy(obs[None])[0])
-            frames.append(env.render())
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    env.close()
-    images = [Image.fromarray(f) for f in frames]
-    images[0].save(out, save_all=True, append_images=images[1:], duration=max(1, 1000 // args.fps), loop=0)
+    frames, returns, _ = play(policy, EnvSpec.of(cfg), [args.seed + e for e in range(args.episodes)])
+    out.write_bytes(encode_gif(frames, args.fps))
     print(f"wrote {out}: {len(frames)} frames, returns {', '.join(f'{r:.1f}' for r in returns)}")
     return 0
 

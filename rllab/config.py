@@ -4,7 +4,7 @@ sets its own defaults (the ones here are the policy-gradient methods')."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from labcore.config import check
 
@@ -12,7 +12,16 @@ from labcore.config import check
 @dataclass
 class RLConfig:
     env: str = "CartPole-v1"
-    """Gymnasium environment id."""
+    """Gymnasium environment id, or module:EnvId (importing module registers EnvId)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for gym.make, a TOML table: env_kwargs={n=12}."""
+    env_wrappers: list[Any] = field(default_factory=list)
+    """Wrappers applied in order to the env as made (after the Atari preprocessing): "module:Class" or
+    {"module:Class" = {kwargs}}."""
+    env_packages: list[str] = field(default_factory=list)
+    """Modules imported before the env is made (plugins that register ids on import); --env-package."""
+    num_envs: int = 1
+    """Environments stepped together (REINFORCE: complete episodes per update)."""
     steps: int = 50_000
     """Total environment steps to train for."""
     seed: int = 0
@@ -43,8 +52,12 @@ class RLConfig:
     """Write TensorBoard scalars every this many steps."""
     checkpoint_freq: int = 10_000
     """Save checkpoints/last.pt every this many steps (it is also saved at the end and on Ctrl-C)."""
+    video_freq: int = 0
+    """Log one greedy episode as an animated GIF (TensorBoard image eval/episode) every this many steps and at the
+    end (0 = off); needs an environment that renders rgb_array frames."""
 
     def __post_init__(self):
+        check(self.num_envs > 0, "num_envs", f"must be > 0, not {self.num_envs}")
         check(self.steps > 0, "steps", f"must be a positive number of environment steps, not {self.steps}")
         check(self.threads >= 0, "threads", f"must be >= 0, not {self.threads}")
         check(self.learning_rate > 0, "learning_rate", f"must be > 0, not {self.learning_rate}")
@@ -55,6 +68,7 @@ class RLConfig:
         check(self.eval_episodes > 0, "eval_episodes", f"must be > 0, not {self.eval_episodes}")
         check(self.log_freq > 0, "log_freq", f"must be > 0, not {self.log_freq}")
         check(self.checkpoint_freq >= 0, "checkpoint_freq", f"must be >= 0, not {self.checkpoint_freq}")
+        check(self.video_freq >= 0, "video_freq", f"must be >= 0, not {self.video_freq}")
 
 
 @dataclass
@@ -62,7 +76,6 @@ class PolicyGradientConfig(RLConfig):
     """The settings REINFORCE and the actor-critics share: the policy and its loss weights."""
 
     num_envs: int = 8
-    """Parallel environments (REINFORCE: complete episodes per update)."""
     ent_coef: float = 0.0
     """Entropy bonus weight."""
     vf_coef: float = 0.5
@@ -78,6 +91,5 @@ class PolicyGradientConfig(RLConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        check(self.num_envs > 0, "num_envs", f"must be > 0, not {self.num_envs}")
         for key in ("ent_coef", "vf_coef"):
             check(getattr(self, key) >= 0, key, "must be >= 0")

@@ -28,9 +28,10 @@ from labcore.optim import make_optimizer, scheduled_lr, set_lr
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
 from rllab.config import RLConfig
-from rllab.envs import is_image, make_env, replay, require_discrete
-from rllab.evaluate import Due, Episodes, evaluate_and_keep_best
+from rllab.envs import EnvSpec, is_image, make_env, require_discrete
+from rllab.evaluate import Due, Episodes, EpisodeVideo, evaluate_and_keep_best
 from rllab.replay import ReplayBuffer
+from rllab.vector import TrainEnvs
 
 
 @dataclass
@@ -67,6 +68,8 @@ class DQNConfig(RLConfig):
     """Dueling head: Q = V + A − mean(A)."""
     save_replay: bool = True
     """Save the replay buffer with each checkpoint, so a resumed run is exact (large for Atari)."""
+    vec_env: Literal["sync", "async"] = "sync"
+    """With num_envs > 1: step the environments in this process (sync) or in one worker process each (async)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -84,6 +87,12 @@ class DQNConfig(RLConfig):
 def td_target(reward: torch.Tensor, next_q: torch.Tensor, terminated: torch.Tensor, gamma: float) -> torch.Tensor:
     """y = r + γ (1 − terminated) q'. All (B,). Bootstrap on truncation, not on termination."""
     return reward + gamma * (1.0 - terminated) * next_q
+
+
+def due_count(step: int, n: int, every: int) -> int:
+    """How many multiples of `every` the last `n` environment steps passed: those in (step − n, step]. With n
+    environments stepped at once this keeps updates per transition what they are with one."""
+    return step // every - (step - n) // every
 
 
 def linear_schedule(start: float, end: float, duration: float, t: float) -> float:
@@ -165,14 +174,14 @@ class DQNLearner:
         self.optimizer.load_state_dict(state["optimizer"])
 
 
-def build_q(cfg: DQNConfig, env: gym.Env, n_actions: int) -> QNetwork:
-    return QNetwork(env.observation_space, n_actions, cfg.net_arch, cfg.activation, cfg.dueling)
+def build_q(cfg: DQNConfig, obs_space: gym.Space, n_actions: int) -> QNetwork:
+    return QNetwork(obs_space, n_actions, cfg.net_arch, cfg.activation, cfg.dueling)
 
 
 def load_policy(state: dict, cfg: DQNConfig, device: torch.device):
     """The greedy policy of a checkpoint, as a function of a batch of observations."""
-    env = make_env(cfg.env, training=False)
-    q = build_q(cfg, env, require_discrete(env, cfg.env, "dqn")).to(device)
+    env = make_env(EnvSpec.of(cfg), training=False)
+    q = build_q(cfg, env.observation_space, require_discrete(env, cfg.env, "dqn")).to(device)
     q.load_state_dict(state["learner"]["q"])
     env.close()
     return DQNLearner(q, cfg).act
@@ -180,19 +189,17 @@ def load_policy(state: dict, cfg: DQNConfig, device: torch.device):
 
 def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
     """Train; returns "done" or "interrupted" (a checkpoint is saved either way)."""
-    env = make_env(cfg.env, training=True)
-    n_actions = require_discrete(env, cfg.env, "dqn")
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rng = seed_everything(cfg.seed)
-    learner = DQNLearner(build_q(cfg, env, n_actions).to(device), cfg)
-    space = env.observation_space
+    envs = TrainEnvs(EnvSpec.of(cfg), cfg.num_envs, cfg.vec_env, rng)
+    n_actions = require_discrete(envs, cfg.env, "dqn")
+    space = envs.single_observation_space
+    learner = DQNLearner(build_q(cfg, space, n_actions).to(device), cfg)
     buffer = ReplayBuffer(cfg.buffer_size, space.shape, space.dtype)
     gradient_steps = cfg.train_freq if cfg.gradient_steps == -1 else cfg.gradient_steps
-    step, best, episodes = 0, -np.inf, Episodes()
-    episode_seed, episode_actions = int(rng.integers(2**31)), []
-    obs, _ = env.reset(seed=episode_seed)
+    n, step, best, episodes, video = cfg.num_envs, 0, -np.inf, Episodes(), EpisodeVideo(cfg)
     if resume:
         learner.load_state_dict(resume["learner"])
         if "replay" in resume:
@@ -200,14 +207,13 @@ def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
         s = resume["loop"]
         step, best = s["step"], s["best"]
         episodes.load_state_dict(s)
-        # Rebuild the environment's exact state: same reset seed, same actions so far this episode.
-        episode_seed, episode_actions = s["episode_seed"], list(s["episode_actions"])
-        obs = replay(env, episode_seed, episode_actions)
+        if "episode_seed" in s:  # a checkpoint from before DQN stepped vector envs
+            s = {"seeds": [s["episode_seed"]], "actions": [s["episode_actions"]]}
+        envs.load_state_dict(s)
         restore_rng(resume["rng"], rng)
 
     def checkpoint(name: str = "last") -> None:
-        loop = {"step": step, "best": best, **episodes.state_dict(), "episode_seed": episode_seed,
-                "episode_actions": episode_actions}
+        loop = {"step": step, "best": best, **episodes.state_dict(), **envs.state_dict()}
         state = {"algo": "dqn", "config": to_dict(cfg), "step": step, "learner": learner.state_dict(),
                  "loop": loop, "rng": rng_state(rng)}
         if name == "last" and cfg.save_replay:
@@ -215,7 +221,7 @@ def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
         run.save(state, name)
 
     run = Run(run_dir, to_dict(cfg), total=cfg.steps, start=step, resume=resume is not None, desc=f"dqn {cfg.env}")
-    due = Due(step, log=cfg.log_freq, eval=cfg.eval_freq, checkpoint=cfg.checkpoint_freq)
+    due = Due(step, log=cfg.log_freq, eval=cfg.eval_freq, checkpoint=cfg.checkpoint_freq, video=cfg.video_freq)
     losses, q_means = [], []
     try:
         while step < cfg.steps:
@@ -224,26 +230,22 @@ def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
                 return "interrupted"
             eps = linear_schedule(cfg.exploration_initial_eps, cfg.exploration_final_eps,
                                   cfg.exploration_fraction * cfg.steps, step)
-            action = int(rng.integers(n_actions)) if rng.random() < eps else int(learner.act(obs[None])[0])
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            buffer.add(obs, action, reward, next_obs, terminated)  # next_obs is the real final obs at an end
-            step += 1
-            if terminated or truncated:
-                episodes.add(info["episode"]["r"], info["episode"]["l"])
-                episode_seed, episode_actions = int(rng.integers(2**31)), []
-                obs, _ = env.reset(seed=episode_seed)
-            else:
-                obs = next_obs
-                episode_actions.append(action)
+            obs = envs.obs
+            explore = rng.random(n) < eps
+            action = np.zeros(n, np.int64) if explore.all() else learner.act(obs)
+            action[explore] = rng.integers(n_actions, size=int(explore.sum()))
+            next_obs, reward, terminated, _ = envs.step(action, episodes)
+            buffer.add(obs, action, reward, next_obs, terminated)  # next_obs is the true final obs at an end
+            step += n
 
             lr = scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps)
-            if step > cfg.learning_starts and step % cfg.train_freq == 0:
+            if step > cfg.learning_starts and (rounds := due_count(step, n, cfg.train_freq)):
                 set_lr(learner.optimizer, lr)
-                for _ in range(gradient_steps):
+                for _ in range(rounds * gradient_steps):
                     metrics = learner.update(buffer.sample(cfg.batch_size, rng, device))
                     losses.append(metrics["train/loss"])
                     q_means.append(metrics["train/q_mean"])
-            if step % cfg.target_update_interval == 0:
+            for _ in range(due_count(step, n, cfg.target_update_interval)):
                 learner.update_target()
 
             if due("log", step):
@@ -256,12 +258,15 @@ def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
                 run.progress(step, ret=scalars.get("rollout/ep_rew_mean", float("nan")), eps=eps)
             if due("eval", step) and step < cfg.steps:
                 best = evaluate_and_keep_best(run, learner.act, cfg, step, best, checkpoint)
+            if due("video", step) and step < cfg.steps:
+                video(run, learner.act, step)
             if due("checkpoint", step):
                 checkpoint()
         best = evaluate_and_keep_best(run, learner.act, cfg, step, best, checkpoint, final=True)
+        video(run, learner.act, step)
         checkpoint()  # last.pt, after best is known
         run.progress(step)
         return "done"
     finally:
         run.close()
-        env.close()
+        envs.close()

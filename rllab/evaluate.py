@@ -1,8 +1,12 @@
-"""Greedy evaluation on separately seeded environments (one episode per vector sub-env), and what every RL loop
-keeps beside it: the recent episodes' statistics and when the periodic events fall due."""
+"""Greedy evaluation on separately seeded environments (one episode per vector sub-env), greedy episodes rendered
+to frames, and what every RL loop keeps beside them: the recent episodes' statistics and when the periodic events
+fall due."""
 
 from __future__ import annotations
 
+import math
+import sys
+import warnings
 from collections import deque
 from collections.abc import Callable
 from functools import partial
@@ -10,11 +14,12 @@ from functools import partial
 import gymnasium as gym
 import numpy as np
 
-from rllab.envs import make_env
+from labcore.errors import UsageError
+from rllab.envs import EnvSpec, make_env
 
 
 def evaluate(
-    policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int, seed: int
+    policy: Callable[[np.ndarray], np.ndarray], env: EnvSpec | str, episodes: int, seed: int
 ) -> np.ndarray:
     """Run `episodes` episodes in parallel (sub-env i seeded `seed + i`); returns their returns.
 
@@ -22,7 +27,7 @@ def evaluate(
     (unclipped) rewards; each sub-env's first episode counts and the rest of its steps are ignored.
     """
     envs = gym.vector.SyncVectorEnv(
-        [partial(make_env, env_id, training=False) for _ in range(episodes)],
+        [partial(make_env, env, training=False) for _ in range(episodes)],
         autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
     )
     try:
@@ -38,6 +43,54 @@ def evaluate(
         envs.close()
 
 
+def play(policy: Callable[[np.ndarray], np.ndarray], env: EnvSpec | str, seeds: list[int],
+         ) -> tuple[list[np.ndarray], list[float], float]:
+    """Greedy episodes, one per seed, rendered: every frame (H, W, 3) uint8, each episode's return, and the
+    environment's frame rate. A `UsageError` if the environment cannot render `rgb_array` frames."""
+    with warnings.catch_warnings():  # Gymnasium warns of a render mode the env does not list; we say it below
+        warnings.simplefilter("ignore")
+        env = make_env(env, training=False, render_mode="rgb_array")
+    frames, returns = [], []
+    try:
+        for seed in seeds:
+            obs, _ = env.reset(seed=seed)
+            frames.append(env.render())
+            if not (isinstance(frames[-1], np.ndarray) and frames[-1].ndim == 3):
+                raise UsageError(f"{env.spec.id if env.spec else env} does not render rgb_array frames")
+            done, total = False, 0.0
+            while not done:
+                obs, reward, terminated, truncated, _ = env.step(policy(obs[None])[0])
+                frames.append(env.render())
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+        return frames, returns, float(env.metadata.get("render_fps") or 30)
+    finally:
+        env.close()
+
+
+class EpisodeVideo:
+    """One greedy episode as an animated GIF in TensorBoard's image dashboard (tag `eval/episode`), when the
+    config's `video_freq` is on: frames thinned to at most 320 px wide and 1000 per episode, to keep the events
+    file small. An environment that cannot render `rgb_array` frames is skipped with one warning."""
+
+    def __init__(self, cfg):
+        self.env, self.seed, self.on = EnvSpec.of(cfg), cfg.seed + 20_000, cfg.video_freq > 0
+
+    def __call__(self, run, policy: Callable[[np.ndarray], np.ndarray], step: int) -> None:
+        if not self.on:
+            return
+        try:
+            frames, _, fps = play(policy, self.env, [self.seed])
+        except UsageError as e:
+            self.on = False
+            print(f"warning: no episode videos in TensorBoard (video_freq): {e}", file=sys.stderr)
+            return
+        every = math.ceil(len(frames) / 1000)
+        stride = math.ceil(frames[0].shape[1] / 320)
+        run.animation("eval/episode", [f[::stride, ::stride] for f in frames[::every]], step, fps / every)
+
+
 def summary(returns: np.ndarray) -> dict[str, float | int]:
     return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "episodes": len(returns)}
 
@@ -48,7 +101,7 @@ def evaluate_and_keep_best(run, policy, cfg, step: int, best: float, save, final
     At the end of training (`final`) it also writes `eval.json`. `save(name)` writes the algorithm's
     checkpoint under that name.
     """
-    returns = evaluate(policy, cfg.env, cfg.eval_episodes, cfg.seed + 10_000)
+    returns = evaluate(policy, EnvSpec.of(cfg), cfg.eval_episodes, cfg.seed + 10_000)
     score = float(np.mean(returns))
     run.log(step, {"eval/mean_reward": score})
     if score >= best:

@@ -18,7 +18,7 @@ from torch.distributions import Categorical, Distribution, Independent, Normal
 from labcore.errors import UsageError
 from labcore.nets import mlp
 from labcore.optim import make_optimizer
-from rllab.envs import make_env
+from rllab.envs import EnvSpec, make_env
 
 
 class RunningNorm(nn.Module):
@@ -115,8 +115,9 @@ class ActorCritic(nn.Module):
 
 def build_policy(cfg, env: gym.Env | gym.vector.VectorEnv) -> ActorCritic:
     """The policy a policy-gradient config describes, for an environment's (or a vector env's single) spaces."""
-    obs_space = getattr(env, "single_observation_space", env.observation_space)
-    action_space = getattr(env, "single_action_space", env.action_space)
+    vector = hasattr(env, "single_action_space")
+    obs_space = env.single_observation_space if vector else env.observation_space
+    action_space = env.single_action_space if vector else env.action_space
     return ActorCritic(obs_space, action_space, cfg.net_arch, cfg.activation, cfg.shared_trunk,
                        cfg.log_std_init, cfg.normalize_obs)
 
@@ -139,7 +140,7 @@ class PolicyLearner:
 
 def load_policy(state: dict, cfg, device: torch.device):
     """The deterministic policy of a policy-gradient checkpoint, as a function of a batch of observations."""
-    env = make_env(cfg.env, training=False)
+    env = make_env(EnvSpec.of(cfg), training=False)
     policy = build_policy(cfg, env).to(device)
     env.close()
     policy.load_state_dict(state["learner"]["policy"])

@@ -23,8 +23,8 @@ from labcore.optim import scheduled_lr, set_lr
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
 from rllab.config import PolicyGradientConfig
-from rllab.envs import make_env
-from rllab.evaluate import Due, Episodes, evaluate_and_keep_best
+from rllab.envs import EnvSpec, make_env
+from rllab.evaluate import Due, Episodes, EpisodeVideo, evaluate_and_keep_best
 from rllab.policies import ActorCritic, PolicyLearner, build_policy
 from rllab.returns import discounted_returns, explained_variance
 
@@ -122,14 +122,14 @@ def episode_batch(cfg: ReinforceConfig, policy: ActorCritic, trajectories: list[
 
 
 def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> str:
-    envs = [make_env(cfg.env) for _ in range(cfg.num_envs)]
+    envs = [make_env(EnvSpec.of(cfg)) for _ in range(cfg.num_envs)]
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rng = seed_everything(cfg.seed)
     policy = build_policy(cfg, envs[0]).to(device)
     learner = ReinforceLearner(policy, cfg)
-    step, best, episodes = 0, -np.inf, Episodes()
+    step, best, episodes, video = 0, -np.inf, Episodes(), EpisodeVideo(cfg)
     if resume:
         learner.load_state_dict(resume["learner"])
         step, best = resume["loop"]["step"], resume["loop"]["best"]
@@ -143,7 +143,7 @@ def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> st
 
     run = Run(run_dir, to_dict(cfg), total=cfg.steps, start=step, resume=resume is not None,
               desc=f"reinforce {cfg.env}")
-    due = Due(step, log=cfg.log_freq, eval=cfg.eval_freq, checkpoint=cfg.checkpoint_freq)
+    due = Due(step, log=cfg.log_freq, eval=cfg.eval_freq, checkpoint=cfg.checkpoint_freq, video=cfg.video_freq)
     try:
         while step < cfg.steps:
             if run.stop_requested:
@@ -162,9 +162,12 @@ def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> st
                 run.progress(step, ret=scalars["rollout/ep_rew_mean"])
             if due("eval", step) and step < cfg.steps:
                 best = evaluate_and_keep_best(run, policy.act, cfg, step, best, checkpoint)
+            if due("video", step) and step < cfg.steps:
+                video(run, policy.act, step)
             if due("checkpoint", step):
                 checkpoint()
         best = evaluate_and_keep_best(run, policy.act, cfg, step, best, checkpoint, final=True)
+        video(run, policy.act, step)
         checkpoint()  # last.pt, after best is known
         run.progress(step)
         return "done"

@@ -25,15 +25,16 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def add(self, obs, action: int, reward: float, next_obs, terminated: bool) -> None:
-        i = self.pos
-        self.obs[i] = obs
-        self.next_obs[i] = next_obs  # the true final observation at an episode's end
-        self.action[i] = action
-        self.reward[i] = reward
-        self.terminated[i] = terminated
-        self.pos = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
+    def add(self, obs, action, reward, next_obs, terminated) -> None:
+        """Store a batch of n transitions, all (n, ...), overwriting the oldest once full."""
+        idx = (self.pos + np.arange(len(action))) % self.capacity
+        self.obs[idx] = obs
+        self.next_obs[idx] = next_obs  # the true final observation at an episode's end
+        self.action[idx] = action
+        self.reward[idx] = reward
+        self.terminated[idx] = terminated
+        self.pos = int(idx[-1] + 1) % self.capacity
+        self.size = min(self.size + len(idx), self.capacity)
 
     def sample(self, batch_size: int, rng: np.random.Generator, device: torch.device) -> tuple[torch.Tensor, ...]:
         """A uniform batch (obs, action, reward, next_obs, terminated) as tensors on `device`."""
