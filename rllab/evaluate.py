@@ -5,8 +5,8 @@ fall due."""
 from __future__ import annotations
 
 import math
+import os
 import sys
-import warnings
 from collections import deque
 from collections.abc import Callable
 from functools import partial
@@ -47,16 +47,19 @@ def play(policy: Callable[[np.ndarray], np.ndarray], env: EnvSpec | str, seeds: 
          ) -> tuple[list[np.ndarray], list[float], float]:
     """Greedy episodes, one per seed, rendered: every frame (H, W, 3) uint8, each episode's return, and the
     environment's frame rate. A `UsageError` if the environment cannot render `rgb_array` frames."""
-    with warnings.catch_warnings():  # Gymnasium warns of a render mode the env does not list; we say it below
-        warnings.simplefilter("ignore")
-        env = make_env(env, training=False, render_mode="rgb_array")
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws off-screen: no window, no display needed
+    plain = make_env(env, training=False)
+    modes = plain.metadata.get("render_modes") or []
+    plain.close()
+    if "rgb_array" not in modes:  # asked for anyway, a constructor may refuse render_mode or return no frames
+        name = env.id if isinstance(env, EnvSpec) else env
+        raise UsageError(f"{name} does not render rgb_array frames (its metadata's render_modes: {modes})")
+    env = make_env(env, training=False, render_mode="rgb_array")
     frames, returns = [], []
     try:
         for seed in seeds:
             obs, _ = env.reset(seed=seed)
             frames.append(env.render())
-            if not (isinstance(frames[-1], np.ndarray) and frames[-1].ndim == 3):
-                raise UsageError(f"{env.spec.id if env.spec else env} does not render rgb_array frames")
             done, total = False, 0.0
             while not done:
                 obs, reward, terminated, truncated, _ = env.step(policy(obs[None])[0])
