@@ -234,3 +234,12 @@ def test_env_package_registers_ids_before_the_env_is_made(user_dir, capsys):
     assert main(["train", "--env-package", "lab_user_envs", "--env", "Corridor-v0", "--steps", "200",
                  "learning_starts=50", "eval_freq=0", "eval_episodes=1", "--run-dir", str(run)]) == 0
     assert read_toml(run / "config.toml")["env_packages"] == ["lab_user_envs"]
+
+
+def test_an_env_without_rgb_array_frames_trains_with_one_warning_instead_of_videos(user_dir, capsys):
+    run = user_dir / "run"
+    assert main(["train", "--algo", "ppo", *MATCH, "--steps", "512", "rollout_steps=16", "eval_freq=0",
+                 "eval_episodes=1", "video_freq=128", "--run-dir", str(run)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == ["warning: no episode videos in TensorBoard (video_freq): lab_user_envs:Match-v0 does not "
+                        "render rgb_array frames (its metadata's render_modes: [])"]
