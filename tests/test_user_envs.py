@@ -95,8 +95,8 @@ ENV_MODULE = textwrap.dedent('''
 CORRIDOR = ["--env", "lab_user_envs:Corridor-v0", "env_kwargs={n=6}"]  # best return 1 - 0.1 * 4 = 0.6
 MATCH = ["--env", "lab_user_envs:Match-v0", 'env_wrappers=[{"lab_user_envs:ScaleReward" = {scale = 2.0}}]']
 RUNS = {  # the settings each needs to reach the optimum in seconds
-    "dqn-corridor": ["--algo", "dqn", *CORRIDOR, "--steps", "3000", "learning_starts=500", "net_arch=[32]",
-                     "eval_freq=1000", "checkpoint_freq=1000"],
+    "dqn-corridor": ["--algo", "dqn", *CORRIDOR, "--steps", "2000", "learning_starts=300", "net_arch=[32]",
+                     "batch_size=32", "eval_freq=1000", "checkpoint_freq=1000"],
     "ppo-corridor": ["--algo", "ppo", *CORRIDOR, "--steps", "4096", "eval_freq=2048"],
     "ppo-match": ["--algo", "ppo", *MATCH, "--steps", "4096", "eval_freq=0", "rollout_steps=16", "minibatches=2",
                   "epochs=4", "learning_rate=3e-3", "log_std_init=-1"],
