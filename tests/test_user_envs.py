@@ -243,3 +243,19 @@ def test_an_env_without_rgb_array_frames_trains_with_one_warning_instead_of_vide
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert warnings == ["warning: no episode videos in TensorBoard (video_freq): lab_user_envs:Match-v0 does not "
                         "render rgb_array frames (its metadata's render_modes: [])"]
+
+
+def test_a_recipe_names_a_user_env_with_its_kwargs_and_wrappers(user_dir, capsys):
+    recipe = user_dir / "corridor.toml"
+    recipe.write_text('algo = "ppo"\nenv = "lab_user_envs:Corridor-v0"\nsteps = 256\nnum_envs = 2\n'
+                      'rollout_steps = 32\nminibatches = 2\neval_freq = 0\n'
+                      'env_wrappers = [{"lab_user_envs:ScaleReward" = {scale = 10.0}}]\n'
+                      '[env_kwargs]\nn = 3\n')
+    run = user_dir / "run"
+    assert main(["train", str(recipe), "--run-dir", str(run)]) == 0
+    cfg = read_toml(run / "config.toml")
+    assert cfg["env_kwargs"] == {"n": 3} and cfg["env_wrappers"] == [{"lab_user_envs:ScaleReward": {"scale": 10.0}}]
+    capsys.readouterr()
+    assert main(["eval", str(run), "--episodes", "2", "--json"]) == 0
+    score = json.loads(capsys.readouterr().out)["mean_return"]
+    assert score == pytest.approx(9.0)  # the best return of the corridor of 3 cells, 0.9, scaled by the wrapper
