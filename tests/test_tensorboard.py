@@ -49,20 +49,22 @@ def server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
-        while True:  # until both runs are loaded
+        while not {"dqn", "vae"} <= loaded_runs(url):
             assert proc.poll() is None, proc.stderr.read()
-            try:
-                runs = json.loads(urllib.request.urlopen(f"{url}/data/runs", timeout=5).read())
-                if {"dqn", "vae"} <= set(runs):
-                    break
-            except OSError:
-                pass
             assert time.time() < deadline, "TensorBoard did not load both runs within 60 s"
             time.sleep(0.5)
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def loaded_runs(url: str) -> set[str]:
+    """The runs TensorBoard has loaded so far (none while it is still starting)."""
+    try:
+        return set(json.loads(urllib.request.urlopen(f"{url}/data/runs", timeout=5).read()))
+    except OSError:
+        return set()
 
 
 def get(url: str) -> tuple[bytes, str]:
