@@ -76,6 +76,7 @@ class Adversarial(nn.Module):
     the family provides. Owns both players' optimisers ("g", "d") and the moving average `g_ema`."""
 
     can_sample, can_reconstruct, has_code = True, False, False
+    edits_weights_from_data = False
 
     def __init__(self, cfg: AdversarialConfig, generator: nn.Module, discriminator: nn.Module):
         super().__init__()

@@ -71,6 +71,7 @@ def conv_autoencoder(channels: int, resolution: int, code_dim: int, latent_dim: 
 class AE(nn.Module):
     can_sample, can_reconstruct, has_code = False, True, True
     batches_per_step = 1
+    edits_weights_from_data = False
 
     def __init__(self, cfg: AEConfig, channels: int, resolution: int):
         super().__init__()

@@ -34,10 +34,11 @@ from genlab.runs import encoder_model, factor_dimension, held_out_images, load_m
 from genlab.scores import judgeable, scores
 from genlab.shapes import FACTORS
 from genlab.train import train
+from labcore import distributed
 from labcore.cli import Parser, parse, run_command
 from labcore.config import describe, parse_overrides, read_toml
 from labcore.errors import UsageError
-from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, resolve_device
+from labcore.run import check_new_run_dir, default_run_dir, for_this_rank, load_checkpoint, resolve_device
 
 
 def config_help(model: str | None = None) -> str:
@@ -151,9 +152,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_new_run_dir(run_dir)
         resolve_device(cfg.device)
         state = None
-    if train(cfg, run_dir, state) == "interrupted":
-        print(f"interrupted; checkpoint saved. Continue with: genlab train --resume {run_dir}", file=sys.stderr)
+    with distributed.session(cfg.backend):
+        main_rank = distributed.is_main()
+        status = train(cfg, run_dir, state and for_this_rank(state))
+    if status == "interrupted":
+        if main_rank:
+            print(f"interrupted; checkpoint saved. Continue with: genlab train --resume {run_dir}", file=sys.stderr)
         return 130
+    if not main_rank:  # rank 0 reports for the job
+        return 0
     result = json.loads((run_dir / "eval.json").read_text())
     print(f"run directory: {run_dir}")
     print(describe_result(result))

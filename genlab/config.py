@@ -38,7 +38,7 @@ class TrainConfig:
     steps: int = 10_000
     """Optimiser steps."""
     batch_size: int = 64
-    """Images per step."""
+    """Images per step on each process: under torchrun the effective batch is batch_size × processes."""
     learning_rate: float = 1e-3
     """Step size (the GANs': the generator's)."""
     optimizer: str = "adam"
@@ -50,7 +50,11 @@ class TrainConfig:
     seed: int = 0
     """Seed for torch and NumPy (initialisation, batches, the held-out split)."""
     device: str = "auto"
-    """auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."""
+    """auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps; under torchrun each rank takes cuda:LOCAL_RANK."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """bf16: the forward passes under bfloat16 autocast (CUDA only; weights and optimiser states stay fp32)."""
+    backend: Literal["auto", "gloo", "nccl"] = "auto"
+    """torch.distributed backend under torchrun: auto (NCCL on CUDA, else gloo), gloo or nccl."""
     threads: int = 0
     """Torch CPU threads (0 = torch's default: all cores). 1 makes a run repeat bit for bit where a multi-threaded
     kernel sums in a varying order (seen with the sprite GAN: two runs at 2 threads part after two steps)."""

@@ -10,6 +10,8 @@ model; it uses the same few verbs of each:
     can_sample           sample(n, generator): n images from the prior
     can_reconstruct      reconstruct(x): images through the model's code
     has_code             code(x): a representation the disentanglement metrics score (on shapes)
+    edits_weights_from_data   update() also sets weights from the images themselves (the sprite GAN seeds its
+                         sprites from them): in a data-parallel run the loop then copies rank 0's weights to all
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from genlab.sprites import bce, frame_losses, into_frame, moments, place, turned
 from labcore.config import check
 from labcore.nets import mlp
 from labcore.optim import set_lr
+from labcore.optim import step as optimizer_step
 
 RESEED_EVERY = 250  # stage-1 steps between checks for unused sprites
 SIZE_BINS, SIZE_RANGE = 256, 4.0  # prior_sizes: the histogram of log s spans mean ± 4 standard deviations
@@ -96,6 +97,7 @@ class SpriteGAN(Adversarial):
     """The sprite GAN (module docstring): `update` runs stage 1 for cfg.sprite_steps steps, then stage 2."""
 
     can_reconstruct = True  # through its sprites and the search
+    edits_weights_from_data = True  # stage 1 seeds unused sprites from the batch
 
     def __init__(self, cfg: SpriteGANConfig, channels: int, resolution: int):
         k, given = cfg.sprites, int(cfg.prior_sizes)  # given: G's code given to it (the size), not generated
@@ -173,9 +175,7 @@ class SpriteGAN(Adversarial):
         set_lr(opt, cfg.sprite_learning_rate * min(1.0, (1 - step / cfg.sprite_steps) / 0.3))
         k, code = self.encode(x)
         loss = bce(self.decode(k, code), x).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimizer_step(opt, loss)
         with torch.no_grad():
             self.usage += torch.bincount(k, minlength=len(self.usage))
             self.code_sum += torch.stack([code.sum(0), code.pow(2).sum(0)])

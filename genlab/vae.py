@@ -90,6 +90,7 @@ class VAEConfig(AEConfig):
 class VAE(nn.Module):
     can_sample, can_reconstruct, has_code = True, True, True
     batches_per_step = 1
+    edits_weights_from_data = False
 
     def __init__(self, cfg: VAEConfig, channels: int, resolution: int, dataset_size: int = 0):
         """`dataset_size`: the training images, N of the aggregate posterior q(z) that beta-tcvae's estimator

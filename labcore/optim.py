@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from labcore.distributed import average_gradients
 from labcore.errors import UsageError, did_you_mean
 
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw")
@@ -53,12 +54,14 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 
 def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad_norm: float = 0.0) -> None:
-    """zero_grad → backward → clip the global gradient norm of the optimiser's parameters (when `max_grad_norm`
-    > 0) → step."""
+    """zero_grad → backward → in a data-parallel run, the gradients averaged over ranks → clip the global gradient
+    norm of the optimiser's parameters (when `max_grad_norm` > 0) → step."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    average_gradients(params)
     if max_grad_norm:
-        nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], max_grad_norm)
+        nn.utils.clip_grad_norm_(params, max_grad_norm)
     optimizer.step()
 
 

@@ -9,6 +9,7 @@ from a stranger can never run code.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import pickle
@@ -25,8 +26,9 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from labcore import distributed
 from labcore.config import markdown_table
-from labcore.errors import UsageError
+from labcore.errors import TrainingError, UsageError
 from labcore.media import encode_gif
 
 FORMAT = "labcore-checkpoint"
@@ -37,7 +39,7 @@ def resolve_device(name: str) -> torch.device:
     """`auto` picks CUDA, then Apple MPS, then the CPU; an unavailable device is a `UsageError`."""
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return distributed.local_device(torch.device("cuda"))
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -49,11 +51,13 @@ def resolve_device(name: str) -> torch.device:
         raise UsageError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu or auto")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise UsageError(f"device {name!r} asked for, but MPS is not available here; use --device cpu or auto")
-    return device
+    return distributed.local_device(device)
 
 
 def seed_everything(seed: int) -> np.random.Generator:
-    """The one seeding call: Python, NumPy and torch; returns the Generator the algorithm draws from."""
+    """The one seeding call: Python, NumPy and torch; returns the Generator the algorithm draws from. In a
+    data-parallel run each rank seeds with its own seed derived from this one (rank 0 with this one)."""
+    seed = distributed.rank_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -129,9 +133,15 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], Path]:
 class Run:
     """One run directory: config.toml, TensorBoard writer, progress bar, checkpoints and Ctrl-C.
 
-    Ctrl-C sets `stop_requested`; the training loop checks it at a step boundary, saves a
+    Ctrl-C sets `stop_requested`; the training loop asks `should_stop()` at a step boundary, saves a
     checkpoint and exits with code 130. A second Ctrl-C interrupts at once.
+
+    In a data-parallel run every rank makes a Run and calls the same methods, but only rank 0 (`writes`) touches
+    the run directory, TensorBoard and the progress bar; `save` gathers each rank's own state into rank 0's
+    checkpoint, and `should_stop` makes every rank stop at the same step.
     """
+
+    PER_RANK = ("rng", "loop")  # checkpoint entries each rank has its own of (random states, environments)
 
     def __init__(
         self, run_dir: Path, config: dict[str, Any], *, total: int, start: int = 0, resume: bool = False,
@@ -139,19 +149,22 @@ class Run:
     ):
         self.dir = Path(run_dir)
         self.resumed = resume
-        if not resume:
-            check_new_run_dir(self.dir)
-        (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        if not self.resumed:
-            with open(self.dir / "config.toml", "wb") as f:
-                tomli_w.dump(config, f)
-        # purge_step hides events a killed run wrote after its last checkpoint (at step `start`,
-        # whose own events are kept), so a resumed run's curves continue without a fold.
-        self.writer = SummaryWriter(str(self.dir), purge_step=start + 1 if self.resumed else None)
-        if not self.resumed:
-            self.writer.add_text("config", markdown_table(config), 0)
-        self.bar = tqdm(total=total, initial=start, desc=desc, unit="step", dynamic_ncols=True, disable=None,
-                        mininterval=0.5)
+        self.writes = distributed.is_main()
+        self.writer: SummaryWriter | None = None
+        if self.writes:
+            if not resume:
+                check_new_run_dir(self.dir)
+            (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            if not self.resumed:
+                with open(self.dir / "config.toml", "wb") as f:
+                    tomli_w.dump(config, f)
+            # purge_step hides events a killed run wrote after its last checkpoint (at step `start`,
+            # whose own events are kept), so a resumed run's curves continue without a fold.
+            self.writer = SummaryWriter(str(self.dir), purge_step=start + 1 if self.resumed else None)
+            if not self.resumed:
+                self.writer.add_text("config", markdown_table(config), 0)
+        self.bar = tqdm(total=total, initial=start, desc=desc, unit="step", dynamic_ncols=True,
+                        disable=None if self.writes else True, mininterval=0.5)
         self.stop_requested = False
         self._last_progress = start
         self._start_time = time.perf_counter()
@@ -164,6 +177,10 @@ class Run:
             raise KeyboardInterrupt
         self.stop_requested = True
 
+    def should_stop(self) -> bool:
+        """Whether Ctrl-C reached this process (or, in a data-parallel run, any rank)."""
+        return distributed.any_rank(self.stop_requested)
+
     def elapsed(self) -> float:
         """Seconds since this run (or this resumed part of it) started, imports and set-up excluded."""
         return time.perf_counter() - self._start_time
@@ -172,22 +189,26 @@ class Run:
         return (step - self._start_step) / max(time.perf_counter() - self._start_time, 1e-9)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
-        for key, value in metrics.items():
-            self.writer.add_scalar(key, value, step)
+        if self.writer:
+            for key, value in metrics.items():
+                self.writer.add_scalar(key, value, step)
 
     def figures(self, step: int, images: dict[str, torch.Tensor], histograms: dict[str, torch.Tensor]) -> None:
         """Images (C, H, W) in [0, 1] and histograms of values, by TensorBoard tag."""
-        for tag, image in images.items():
-            self.writer.add_image(tag, image, step)
-        for tag, values in histograms.items():
-            self.writer.add_histogram(tag, values, step)
+        if self.writer:
+            for tag, image in images.items():
+                self.writer.add_image(tag, image, step)
+            for tag, values in histograms.items():
+                self.writer.add_histogram(tag, values, step)
 
     def animation(self, tag: str, frames: list[np.ndarray], step: int, fps: float) -> None:
         """Frames (H, W, 3) uint8 as an animated GIF image, which TensorBoard's image dashboard plays."""
-        height, width = frames[0].shape[:2]
-        image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=encode_gif(frames, fps))
-        # the writer's own file writer: the way SummaryWriter.add_video writes its GIFs too
-        self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+        if self.writer:
+            height, width = frames[0].shape[:2]
+            gif = encode_gif(frames, fps)
+            image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=gif)
+            # the writer's own file writer: the way SummaryWriter.add_video writes its GIFs too
+            self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
     def progress(self, step: int, **postfix: float) -> None:
         self.bar.update(step - self._last_progress)
@@ -196,16 +217,58 @@ class Run:
             self.bar.set_postfix({k: f"{v:.4g}" for k, v in postfix.items()}, refresh=False)
 
     def save(self, state: dict[str, Any], name: str = "last") -> Path:
+        """Write checkpoints/NAME.pt (rank 0). Every rank must call it: in a data-parallel run each rank's own
+        entries (`PER_RANK`) are gathered into `ranks`, a list by rank, beside rank 0's at the top level."""
+        shared = {k: v for k, v in state.items() if k not in self.PER_RANK}
+        ranks = distributed.gather_to_main({**{k: state[k] for k in self.PER_RANK if k in state},
+                                            "fingerprint": fingerprint(shared) if distributed.world_size() > 1 else ""})
         path = self.dir / "checkpoints" / f"{name}.pt"
-        atomic_save({"format": FORMAT, "version": VERSION, **state}, path)
+        if self.writes:
+            if len(ranks) > 1:
+                if len({r["fingerprint"] for r in ranks}) > 1:  # they average gradients: they must agree exactly
+                    raise TrainingError("the processes' weights have drifted apart; the last good checkpoint is kept")
+                state = {**state, "ranks": ranks}
+            atomic_save({"format": FORMAT, "version": VERSION, **state}, path)
         return path
 
     def write_json(self, name: str, data: dict[str, Any]) -> None:
-        tmp = self.dir / f".{name}.tmp"
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, self.dir / name)
+        if self.writes:
+            tmp = self.dir / f".{name}.tmp"
+            tmp.write_text(json.dumps(data, indent=2) + "\n")
+            os.replace(tmp, self.dir / name)
 
     def close(self) -> None:
         signal.signal(signal.SIGINT, self._old_handler)
         self.bar.close()
-        self.writer.close()
+        if self.writer:
+            self.writer.close()
+
+
+def fingerprint(obj: Any) -> str:
+    """A SHA-256 of every tensor in a nest of dicts and lists (weights, optimiser states), in order."""
+    digest = hashlib.sha256()
+
+    def walk(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            digest.update(x.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(x, dict):
+            for key in x:
+                walk(x[key])
+        elif isinstance(x, list | tuple):
+            for item in x:
+                walk(item)
+
+    walk(obj)
+    return digest.hexdigest()
+
+
+def for_this_rank(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint as this rank resumes it: with its own random states and environments. A run resumes with as
+    many ranks as it was trained with (the data each rank draws depends on its rank)."""
+    trained = len(state.get("ranks", [None]))
+    now = distributed.world_size()
+    if trained != now:
+        how = f"with {trained} processes (torchrun)" if trained > 1 else "in one process, without torchrun"
+        raise UsageError(f"this run was trained with {trained} process{'es' if trained > 1 else ''}; resume it {how}, "
+                         f"not with {now}: each process's data and random state belong to its rank")
+    return {**state, **state["ranks"][distributed.rank()]} if trained > 1 else state

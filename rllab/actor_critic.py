@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from labcore import distributed
 from labcore.config import check, to_dict
 from labcore.errors import TrainingError
 from labcore.optim import scheduled_lr, set_lr
@@ -182,7 +183,8 @@ def optimise(learner: ACLearner, batch: dict[str, torch.Tensor], rng: np.random.
         order = torch.as_tensor(rng.permutation(size), device=batch["adv"].device)
         for idx in order.chunk(cfg.minibatches):
             metrics.append(learner.update({key: v[idx] for key, v in batch.items()}))
-        if cfg.target_kl and metrics[-1]["train/approx_kl"] > cfg.target_kl:
+        # every rank takes the same number of steps: they stop on the mean KL over ranks
+        if cfg.target_kl and distributed.mean_over_ranks(metrics[-1]["train/approx_kl"]) > cfg.target_kl:
             break
     return metrics
 
@@ -195,6 +197,7 @@ def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = 
     rng = seed_everything(cfg.seed)
     envs = TrainEnvs(EnvSpec.of(cfg), cfg.num_envs, cfg.vec_env, rng)
     policy = build_policy(cfg, envs).to(device)
+    distributed.broadcast_state(policy)  # every rank starts from rank 0's weights
     learner = ACLearner(policy, cfg)
     step, best, episodes, video = 0, -np.inf, Episodes(), EpisodeVideo(cfg)
     if resume:
@@ -214,12 +217,12 @@ def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = 
     due = Due(step, log=cfg.log_freq, eval=cfg.eval_freq, checkpoint=cfg.checkpoint_freq, video=cfg.video_freq)
     try:
         while step < cfg.steps:
-            if run.stop_requested:
+            if run.should_stop():
                 checkpoint()
                 return "interrupted"
             set_lr(learner.optimizer, scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps))
             rollout = collect_rollout(envs, policy, cfg.rollout_steps, episodes)
-            step += cfg.rollout_steps * cfg.num_envs
+            step += cfg.rollout_steps * cfg.num_envs * distributed.world_size()  # the whole job's steps
             batch = training_batch(cfg, policy, rollout)
             metrics = optimise(learner, batch, rng)
             if policy.norm is not None:  # after the update, so old and new log-probs used the same statistics

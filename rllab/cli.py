@@ -19,11 +19,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from labcore import distributed
 from labcore.cli import Parser, parse, run_command
 from labcore.config import build, defaults, describe, parse_overrides, read_toml
 from labcore.errors import UsageError, did_you_mean
 from labcore.media import encode_gif
-from labcore.run import check_new_run_dir, default_run_dir, load_checkpoint, resolve_device
+from labcore.run import check_new_run_dir, default_run_dir, for_this_rank, load_checkpoint, resolve_device
 from rllab import actor_critic, dqn, recipes, reinforce
 from rllab.config import RLConfig
 from rllab.envs import EnvSpec
@@ -38,12 +39,15 @@ class Algo(NamedTuple):
     train: Any
     load_policy: Any
     about: str
+    one_process: str = ""  # why it does not train data-parallel under torchrun ("" when it does)
 
 
 ALGOS = {
-    "dqn": Algo(dqn.DQNConfig, dqn.train, dqn.load_policy, "Deep Q-Network (Double DQN, dueling): discrete actions"),
+    "dqn": Algo(dqn.DQNConfig, dqn.train, dqn.load_policy, "Deep Q-Network (Double DQN, dueling): discrete actions",
+                "its replay buffer and target network live in one process (num_envs steps several environments)"),
     "reinforce": Algo(reinforce.ReinforceConfig, reinforce.train, load_policy,
-                      "REINFORCE, Monte Carlo policy gradient with an optional learned baseline"),
+                      "REINFORCE, Monte Carlo policy gradient with an optional learned baseline",
+                      "its updates are whole episodes, of uneven length on each process"),
     "ac": Algo(actor_critic.ACConfig, partial(actor_critic.train, algo="ac"), load_policy,
                "advantage actor-critic (A2C) with critic=mc|td|gae targets"),
     "ppo": Algo(actor_critic.PPOConfig, partial(actor_critic.train, algo="ppo"), load_policy,
@@ -151,7 +155,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[str, Any]:
         if other:  # e.g. buffer_size given to ppo: say whose setting it is, not just "unknown"
             raise UsageError(f"config key '{key}' is a {other} setting; {algo} does not use it")
     cfg = build(ALGOS[algo].config, values)
-    if note:
+    if note and distributed.launched_main():
         print(note, file=sys.stderr)
     return algo, cfg
 
@@ -176,10 +180,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_new_run_dir(run_dir)
         resolve_device(cfg.device)
         state = None
-    status = ALGOS[algo].train(cfg, run_dir, state)
+    if distributed.launched_size() > 1 and ALGOS[algo].one_process:
+        raise UsageError(f"{algo} trains in one process, not under torchrun: {ALGOS[algo].one_process}; "
+                         "ac and ppo train data-parallel")
+    with distributed.session(cfg.backend):
+        main_rank = distributed.is_main()
+        status = ALGOS[algo].train(cfg, run_dir, state and for_this_rank(state))
     if status == "interrupted":
-        print(f"interrupted; checkpoint saved. Continue with: rllab train --resume {run_dir}", file=sys.stderr)
+        if main_rank:
+            print(f"interrupted; checkpoint saved. Continue with: rllab train --resume {run_dir}", file=sys.stderr)
         return 130
+    if not main_rank:  # rank 0 reports for the job
+        return 0
     result = json.loads((run_dir / "eval.json").read_text())
     print(f"run directory: {run_dir}")
     print(f"final greedy policy: {result['mean_return']:.1f} ± {result['std_return']:.1f} "

@@ -21,13 +21,16 @@ class RLConfig:
     env_packages: list[str] = field(default_factory=list)
     """Modules imported before the env is made (plugins that register ids on import); --env-package."""
     num_envs: int = 1
-    """Environments stepped together (REINFORCE: complete episodes per update)."""
+    """Environments stepped together (REINFORCE: complete episodes per update); under torchrun, per process."""
     steps: int = 50_000
-    """Total environment steps to train for."""
+    """Total environment steps to train for (under torchrun: of all processes together)."""
     seed: int = 0
     """Seed for torch, NumPy and the environments; the same seed gives the same run on CPU."""
     device: str = "auto"
-    """Torch device: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."""
+    """Torch device: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps; under torchrun each rank takes
+    cuda:LOCAL_RANK."""
+    backend: Literal["auto", "gloo", "nccl"] = "auto"
+    """torch.distributed backend under torchrun (ac, ppo): auto (NCCL on CUDA, else gloo), gloo or nccl."""
     threads: int = 1
     """Torch CPU threads; 1 is fastest for small networks, 0 keeps torch's default."""
     learning_rate: float = 1e-3

@@ -225,7 +225,7 @@ def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
     losses, q_means = [], []
     try:
         while step < cfg.steps:
-            if run.stop_requested:
+            if run.should_stop():
                 checkpoint()
                 return "interrupted"
             eps = linear_schedule(cfg.exploration_initial_eps, cfg.exploration_final_eps,

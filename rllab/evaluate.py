@@ -81,7 +81,7 @@ class EpisodeVideo:
         self.env, self.seed, self.on = EnvSpec.of(cfg), cfg.seed + 20_000, cfg.video_freq > 0
 
     def __call__(self, run, policy: Callable[[np.ndarray], np.ndarray], step: int) -> None:
-        if not self.on:
+        if not (self.on and run.writes):  # in a data-parallel run, rank 0 records it
             return
         try:
             frames, _, fps = play(policy, self.env, [self.seed])

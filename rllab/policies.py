@@ -15,6 +15,7 @@ from gymnasium import spaces
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
+from labcore import distributed
 from labcore.errors import UsageError
 from labcore.nets import mlp
 from labcore.optim import make_optimizer
@@ -38,6 +39,12 @@ class RunningNorm(nn.Module):
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:  # x: (B, dim)
         b_mean, b_var, b = x.mean(0), x.var(0, unbiased=False), x.shape[0]
+        if distributed.world_size() > 1:  # the batch of every rank together, so all ranks keep one statistic
+            d, x64 = x.shape[1], x.double()
+            total = distributed.sum_tensor_over_ranks(torch.cat([x64.sum(0), x64.pow(2).sum(0), x64.new_tensor([b])]))
+            b = total[-1].item()
+            b_mean = (total[:d] / b).to(x.dtype)
+            b_var = (total[d:2 * d] / b - (total[:d] / b) ** 2).clamp(min=0).to(x.dtype)
         delta, total = b_mean - self.mean, self.count + b
         self.mean += delta * b / total
         self.var = (self.var * self.count + b_var * b + delta**2 * self.count * b / total) / total

@@ -146,7 +146,7 @@ def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> st
     due = Due(step, log=cfg.log_freq, eval=cfg.eval_freq, checkpoint=cfg.checkpoint_freq, video=cfg.video_freq)
     try:
         while step < cfg.steps:
-            if run.stop_requested:
+            if run.should_stop():
                 checkpoint()
                 return "interrupted"
             set_lr(learner.optimizer, scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps))
