@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from labcore.errors import UsageError
+from labcore.errors import TrainingError, UsageError
 
 BACKENDS = ("auto", "gloo", "nccl")
 
@@ -63,7 +63,7 @@ def launched_size() -> int:
 
 
 @contextmanager
-def session(backend: str = "auto", timeout_s: float = 600) -> Iterator[None]:
+def session(backend: str = "auto", timeout_s: float = 1800) -> Iterator[None]:
     """Join the process group that `torchrun` describes in the environment, if any, and leave it at the end.
 
     A collective that waits longer than `timeout_s` for a rank (one that died on another machine) fails, so a job
@@ -89,8 +89,20 @@ def session(backend: str = "auto", timeout_s: float = 600) -> Iterator[None]:
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
     try:
         yield
+    except (RuntimeError, dist.DistError) as e:
+        if not _lost_a_rank(e):
+            raise
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise TrainingError(f"rank {rank()}: another process of the job stopped ({first[:200]})") from None
     finally:
         dist.destroy_process_group()
+
+
+def _lost_a_rank(e: Exception) -> bool:
+    """Whether a collective failed because a peer died or hung (gloo: connection reset or closed, a timeout)."""
+    text = str(e)
+    return isinstance(e, dist.DistError) or any(w in text for w in ("Connection", "connection", "timed out",
+                                                                    "Timeout", "NCCL", "gloo"))
 
 
 def local_device(device: torch.device) -> torch.device:
