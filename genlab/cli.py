@@ -74,6 +74,9 @@ def make_parser(model: str | None = None) -> Parser:
     parser = Parser(prog="genlab", description="Train generative models on images; sample and evaluate them.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     t = sub.add_parser("train", help="train a model (no arguments: a VAE on the built-in shapes data)",
+                       description="Train a generative model. Data-parallel: torchrun --nproc_per_node=N -m genlab "
+                       "train ... (batch_size is per process, so the effective batch is batch_size × N: divide a "
+                       "recipe's batch_size by N to keep it; docs/scaling.md).",
                        epilog=config_help(model), formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("items", nargs="*", metavar="[MODEL|RECIPE] [key=value ...]",
                    help=f"a model ({', '.join(MODELS)}; its recipe of the same name when there is one), "

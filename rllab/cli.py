@@ -83,7 +83,9 @@ def make_parser() -> Parser:
         "train", help="train an agent (no arguments: DQN on CartPole-v1)",
         description="Train an agent. RECIPE is a name from `rllab list` or a TOML file; without one, "
         "--algo/--env pick the tuned recipe for that pair if there is one, else the algorithm's defaults. "
-        "Later settings win: recipe < flags < key=value.",
+        "Later settings win: recipe < flags < key=value. Data-parallel (ac, ppo): torchrun --nproc_per_node=N -m "
+        "rllab train ... (steps counts the whole job's environment steps and num_envs is per process: divide a "
+        "recipe's num_envs by N to keep its batch; docs/scaling.md).",
         epilog=config_help(), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     t.add_argument("items", nargs="*", metavar="[RECIPE] [key=value ...]",

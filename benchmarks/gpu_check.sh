@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The GPU check, one prepared script for a machine with a CUDA GPU (about 7 minutes on one GPU):
+#   CUDA placement and bf16 support; for each 64 px genlab recipe, training steps/s at precision fp32 and bf16
+#   and the first logged losses of a short run; for cartpole-ppo and pong-dqn, environment steps/s on the GPU;
+#   and a 1-rank NCCL run under torchrun.
+#     bash benchmarks/gpu_check.sh [OUT_DIR]        (the project installed: pip install -e .)
+# Record what it prints in docs/scaling.md ("On a GPU").
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-$(mktemp -d)}
+device=${DEVICE:-cuda}  # DEVICE=cpu tries the script's plumbing on a machine without a GPU
+mkdir -p "$out"
+export SDL_VIDEODRIVER=dummy PYTHONUNBUFFERED=1
+
+python - <<'PY'
+import torch
+print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, available: {torch.cuda.is_available()}")
+if torch.cuda.is_available():
+    print(f"device 0: {torch.cuda.get_device_name(0)}, bf16 supported: {torch.cuda.is_bf16_supported()}")
+PY
+
+report() {  # steps/s from eval.json's training time, the first logged losses from TensorBoard
+    python - "$1" "$2" "$3" <<'PY'
+import json, sys
+from pathlib import Path
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+run, label, steps = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+if not (run / "eval.json").exists():
+    print(f"{label}: FAILED (see {run}.log)"); sys.exit()
+seconds = json.loads((run / "eval.json").read_text())["train_seconds"]
+acc = EventAccumulator(str(run)); acc.Reload()
+tags = [t for t in acc.Tags()["scalars"] if t.startswith(("loss/", "rollout/ep_rew_mean", "train/loss"))][:3]
+first = ", ".join(f"{t} {acc.Scalars(t)[0].value:.4g} @ {acc.Scalars(t)[0].step}" for t in tags)
+print(f"{label}: {steps / seconds:,.1f} steps/s ({steps} steps in {seconds:.1f} s); first: {first}")
+PY
+}
+
+for recipe in gan-64 beta-vae-64 beta-tcvae-64 factor-vae-64; do
+    for precision in fp32 bf16; do
+        run="$out/$recipe-$precision"
+        timeout 120 genlab train "$recipe" --steps 300 --device "$device" "precision=$precision" eval_freq=0 \
+            image_freq=100000 log_freq=50 checkpoint_freq=100000 metrics=none eval_samples=200 eval_k=2 \
+            --run-dir "$run" > "$run.log" 2>&1
+        report "$run" "$recipe $precision" 300
+    done
+done
+
+rl() {  # RECIPE STEPS [key=value ...]
+    local recipe=$1 steps=$2 run="$out/$1-cuda"
+    shift 2
+    timeout 150 rllab train "$recipe" --steps "$steps" --device "$device" eval_freq=0 video_freq=0 eval_episodes=1 "$@" \
+        --run-dir "$run" > "$run.log" 2>&1
+    report "$run" "$recipe cuda" "$steps"
+}
+rl cartpole-ppo 50000
+rl pong-dqn 20000 learning_starts=5000  # the recipe waits longer before its first update
+
+run="$out/vae-nccl"
+timeout 90 torchrun --standalone --nproc_per_node=1 -m genlab train vae --steps 200 --device "$device" backend=nccl \
+    eval_freq=0 metrics=none eval_samples=200 eval_k=2 --run-dir "$run" > "$run.log" 2>&1
+report "$run" "vae, torchrun 1 rank, NCCL" 200
+echo "logs and runs in $out"
