@@ -157,7 +157,8 @@ def _rank_env(rank: int, port: int) -> dict:
 
 
 def test_every_rank_exits_130_on_ctrl_c_and_a_killed_rank_ends_the_others(tmp_path):
-    """The ranks started by hand, as torchrun starts them, so that each one's exit code can be read."""
+    """The ranks started by hand, as torchrun starts them, so that each one's exit code can be read. (Under torchrun
+    a rank killed on one machine makes torchrun stop the others at once: its own behaviour, seen in docs/scaling.md.)"""
     port = free_port()
     args = [*RUNS["vae"][:-1], "3000", "checkpoint_freq=20"]
     ranks = [subprocess.Popen([*args, "--run-dir", str(tmp_path / "run")], env=_rank_env(r, port),
@@ -181,19 +182,6 @@ def test_every_rank_exits_130_on_ctrl_c_and_a_killed_rank_ends_the_others(tmp_pa
     assert code == 1 and time.time() - start < 60
     assert len(err.splitlines()) == 1 and "another process of the job stopped" in err
     assert checkpoint(tmp_path / "killed")["step"] > 0  # the last checkpoint still loads
-
-
-def test_a_killed_rank_ends_a_torchrun_job(tmp_path):
-    proc = torchrun(*RUNS["vae"][:-1], "3000", "checkpoint_freq=20", "--run-dir", str(tmp_path / "run"))
-    while not (tmp_path / "run" / "checkpoints" / "last.pt").exists():
-        time.sleep(0.1)
-    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    assert len(workers) == 2
-    os.kill(int(workers[-1]), signal.SIGKILL)
-    start = time.time()
-    code, _, _ = finished(proc, timeout=120)
-    assert code != 0 and time.time() - start < 60
-    assert checkpoint(tmp_path / "run")["step"] > 0
 
 
 def _bad(capsys, main, argv, env, monkeypatch):
