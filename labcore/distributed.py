@@ -142,8 +142,14 @@ def broadcast_state(module: nn.Module, parameters: bool = True, buffers: bool = 
     if world_size() == 1:
         return
     tensors = [*(module.parameters() if parameters else ()), *(module.buffers() if buffers else ())]
-    for t in tensors:
-        dist.broadcast(t.data, src=0)
+    for dtype in dict.fromkeys(t.dtype for t in tensors):  # one broadcast per dtype, in the same order on all ranks
+        same = [t for t in tensors if t.dtype == dtype]
+        flat = torch.cat([t.data.reshape(-1) for t in same])
+        dist.broadcast(flat, src=0)
+        offset = 0
+        for t in same:
+            t.data.copy_(flat[offset:offset + t.numel()].view_as(t))
+            offset += t.numel()
 
 
 def _reduced(values: list[float], op=None) -> list[float]:
