@@ -8,7 +8,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-$(mktemp -d)}
-device=${DEVICE:-cuda}  # DEVICE=cpu tries the script's plumbing on a machine without a GPU
+# DEVICE=cpu GEN_STEPS=4 RL_STEPS=2048 tries the script's plumbing on a machine without a GPU
+device=${DEVICE:-cuda} gen_steps=${GEN_STEPS:-300}
 mkdir -p "$out"
 export SDL_VIDEODRIVER=dummy PYTHONUNBUFFERED=1
 
@@ -36,12 +37,14 @@ PY
 }
 
 for recipe in gan-64 beta-vae-64 beta-tcvae-64 factor-vae-64; do
+    quick=(metrics=none eval_k=2)  # the VAEs' final evaluation, cut short
+    [ "$recipe" = gan-64 ] && quick=()
     for precision in fp32 bf16; do
         run="$out/$recipe-$precision"
-        timeout 120 genlab train "$recipe" --steps 300 --device "$device" "precision=$precision" eval_freq=0 \
-            image_freq=100000 log_freq=50 checkpoint_freq=100000 metrics=none eval_samples=200 eval_k=2 \
+        timeout 120 genlab train "$recipe" --steps "$gen_steps" --device "$device" "precision=$precision" \
+            eval_freq=0 image_freq=100000 log_freq=2 checkpoint_freq=100000 eval_samples=200 "${quick[@]}" \
             --run-dir "$run" > "$run.log" 2>&1
-        report "$run" "$recipe $precision" 300
+        report "$run" "$recipe $precision" "$gen_steps"
     done
 done
 
@@ -52,11 +55,11 @@ rl() {  # RECIPE STEPS [key=value ...]
         --run-dir "$run" > "$run.log" 2>&1
     report "$run" "$recipe cuda" "$steps"
 }
-rl cartpole-ppo 50000
-rl pong-dqn 20000 learning_starts=5000  # the recipe waits longer before its first update
+rl cartpole-ppo "${RL_STEPS:-50000}"
+rl pong-dqn "${RL_STEPS:-20000}" learning_starts=1000  # the recipe waits longer before its first update
 
 run="$out/vae-nccl"
-timeout 90 torchrun --standalone --nproc_per_node=1 -m genlab train vae --steps 200 --device "$device" backend=nccl \
-    eval_freq=0 metrics=none eval_samples=200 eval_k=2 --run-dir "$run" > "$run.log" 2>&1
-report "$run" "vae, torchrun 1 rank, NCCL" 200
+timeout 90 torchrun --standalone --nproc_per_node=1 -m genlab train vae --steps "$gen_steps" --device "$device" \
+    backend=nccl eval_freq=0 log_freq=2 metrics=none eval_samples=200 eval_k=2 --run-dir "$run" > "$run.log" 2>&1
+report "$run" "vae, torchrun 1 rank, NCCL" "$gen_steps"
 echo "logs and runs in $out"
