@@ -1,11 +1,13 @@
 """Train a recipe over several seeds, one after another, and report each final greedy score and wall time.
 
-    python benchmarks/seeds.py cartpole-dqn --seeds 0 1 2 3 4 [--episodes 20] [key=value ...]
+    python benchmarks/seeds.py cartpole-dqn --seeds 0 1 2 3 4 [--episodes 20] [--runs DIR] [--plot PNG] [key=value ...]
 
 Each seed runs `rllab train RECIPE --seed S` in a fresh process and reports two times: the wall time
 of the whole command (start-up and imports, ~3.5 s of them torch's, included: what a user waits for) and
 the training time the run records in eval.json (from the run's start to its final evaluation). Then
-`rllab eval RUN --episodes 20 --json` on the final weights. Prints a table and one JSON line.
+`rllab eval RUN --episodes 20 --json` on the final weights. Prints a table and one JSON line. The runs go to a
+temporary folder, or to `--runs DIR` (DIR/sS) to keep them; `--plot PNG` draws their periodic greedy evaluations
+with `rllab plot --aggregate` (the IQM over seeds with its 95 % bootstrap band, and the final scores' intervals).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-VALUE_OPTIONS = ("--episodes", "--threshold", "--out")  # options that take one value of their own
+VALUE_OPTIONS = ("--episodes", "--threshold", "--out", "--runs", "--plot")  # options that take one value of their own
 
 
 def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -39,12 +41,15 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--threshold", type=float, help="count seeds whose final score reaches this")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--runs", type=Path, help="keep the runs in this folder (default: a temporary one)")
+    parser.add_argument("--plot", type=Path, help="draw the runs' eval/mean_reward curves and final scores here")
     overrides, rest = split_overrides(sys.argv[1:])
     args = parser.parse_args(rest)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        folder = args.runs or Path(tmp)
         for seed in args.seeds:
-            run = Path(tmp) / f"s{seed}"
+            run = folder / f"s{seed}"
             start = time.perf_counter()
             trained = subprocess.run(["rllab", "train", args.recipe, "--seed", str(seed), "--run-dir", str(run),
                                       *overrides], stdout=subprocess.DEVNULL)
@@ -58,6 +63,9 @@ def main() -> None:
             rows.append({"seed": seed, "wall_s": round(wall, 1), "train_s": train_s, **score})
             print(f"seed {seed}: {score['mean_return']:8.1f} ± {score['std_return']:6.1f}   {wall:6.1f} s wall, "
                   f"{train_s:6.1f} s training", flush=True)
+        if args.plot:
+            subprocess.run(["rllab", "plot", *(str(folder / f"s{s}") for s in args.seeds), "--tag", "eval/mean_reward",
+                            "--aggregate", "--out", str(args.plot), "--force"], check=True, stdout=subprocess.DEVNULL)
     means = [r["mean_return"] for r in rows]
     walls = [r["wall_s"] for r in rows]
     trains = [r["train_s"] for r in rows]

@@ -7,6 +7,9 @@
     genlab eval RUN_DIR_OR_CHECKPOINT [--k 1000] [--samples N] [--metrics mig,...] [--json]
     genlab traverse RUN_DIR_OR_CHECKPOINT [--out traversal.png|.gif] [--dims K] [--steps 10] [--image I]
     genlab swap RUN_DIR_OR_CHECKPOINT [--out swap.png] [--dims 0,3 | --factor pos_x] [--n 8] [--seed S]
+    genlab tune [MODEL|RECIPE] [--data DATA] --trials N [--metric eval/mig] [--seeds K] [--steps S] [--storage URL]
+                [--study NAME] [--jobs J] [--out best.toml] [key=value ...]
+    genlab plot RUN_DIR_OR_GLOB... [--tag loss/total] [--group-by recipe|model|data] [--aggregate]
     genlab list
 
 Exit codes: 0 success, 1 the run failed (e.g. non-finite loss), 2 bad input, 130 interrupted.
@@ -19,22 +22,23 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from genlab import recipes
+from genlab import recipes, search
 from genlab.config import TrainConfig
 from genlab.data import dataset, held_out
 from genlab.images import grid, save_png
 from genlab.latents import rank_dimensions, save_traversal_gif, swap, traversal
 from genlab.metrics import METRICS, metric_names
-from genlab.models import MODELS, build_config, config_class, scale_stages, stored_config
+from genlab.models import MODELS, build_config, build_model, config_class, scale_stages, stored_config
 from genlab.report import describe_result
 from genlab.runs import encoder_model, factor_dimension, held_out_images, load_model, out_path
-from genlab.scores import judgeable, scores
+from genlab.scores import judgeable, objectives, scores
 from genlab.shapes import FACTORS
 from genlab.train import train
-from labcore import distributed
+from labcore import distributed, plot, tune
 from labcore.cli import Parser, parse, run_command
 from labcore.config import describe, parse_overrides, read_toml
 from labcore.errors import UsageError
@@ -127,6 +131,23 @@ def make_parser(model: str | None = None) -> Parser:
     sw.add_argument("--n", type=int, default=8, help="pairs (default 8)")
     sw.add_argument("--seed", type=int, default=0, help="seed of the pairs drawn from held-out images (default 0)")
     sw.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    u = sub.add_parser(
+        "tune", help="search hyper-parameters with Optuna (several seeds per trial, pruning, a study database)",
+        description="Search a model's or recipe's hyper-parameters with Optuna: each trial trains it with sampled "
+        "settings on --seeds seeds, and scores the mean of their final --metric. The space is the recipe's [search] "
+        "table, else the model's default (genlab/search.py). The study lives in a database; the same command again "
+        "continues it. docs/tuning.md.")
+    u.add_argument("items", nargs="*", metavar="[MODEL|RECIPE] [key=value ...]",
+                   help="a model or recipe, then fixed config overrides")
+    u.add_argument("--data", help="shapes[:factor=i,...], mnist:PATH, fashion-mnist:PATH or folder:PATH")
+    u.add_argument("--metric", help="the score to optimise, eval/NAME (default: eval/mig for a model with a code "
+                   "on shapes, eval/valid for one that samples, else eval/iwae or eval/recon_nats)")
+    tune.add_arguments(u)
+    p = sub.add_parser("plot", help="training curves and final-score statistics over seeds, from TensorBoard events",
+                       description="Plot a tag of many runs, grouped across seeds: the IQM (or mean) with a 95 %% "
+                       "stratified-bootstrap band. --aggregate adds the final values' IQM, median, mean (and "
+                       "optimality gap with --target) with their intervals, and the probability of improvement.")
+    plot.add_arguments(p, tag="loss/total", groups=("recipe", "model", "data"))
     sub.add_parser("list", help="models and recipes (with what they reach)")
     return parser
 
@@ -143,14 +164,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             values["device"] = args.device
         cfg = stored_config(values)
     else:
-        names = [i for i in args.items if "=" not in i]
-        if len(names) > 1:
-            raise UsageError(f"expected at most one model or recipe, got {', '.join(names)}")
-        base = recipes.resolve(names[0], tuple(MODELS), args.data) if names else {}
-        flags = {"data": args.data, "steps": args.steps, "seed": args.seed, "device": args.device}
-        given = {k: v for k, v in flags.items() if v is not None} | parse_overrides([i for i in args.items if "=" in i])
-        cls = config_class({**base, **given}.get("model", "vae"))
-        cfg = build_config({**base, **scale_stages(cls, base, given), **given})
+        cfg = build_config(resolve_values(args)[0])
         run_dir = args.run_dir or default_run_dir(f"{cfg.model}-{cfg.data.split(':')[0]}", cfg.seed)
         check_new_run_dir(run_dir)
         resolve_device(cfg.device)
@@ -168,6 +182,55 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run directory: {run_dir}")
     print(describe_result(result))
     return 0
+
+
+def resolve_values(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
+    """(config values, the model or recipe named): recipe < flags < key=value; a `steps` budget given without the
+    stage lengths scales them."""
+    names = [i for i in args.items if "=" not in i]
+    if len(names) > 1:
+        raise UsageError(f"expected at most one model or recipe, got {', '.join(names)}")
+    base = recipes.resolve(names[0], tuple(MODELS), args.data) if names else {}
+    flags = {"data": args.data, "steps": args.steps, "device": getattr(args, "device", None),
+             "seed": args.seed if args.command == "train" else None}  # tune's --seed seeds its sampler
+    given = {k: v for k, v in flags.items() if v is not None} | parse_overrides([i for i in args.items if "=" in i])
+    cls = config_class({**base, **given}.get("model", "vae"))
+    return {**base, **scale_stages(cls, base, given), **given}, names[0] if names else None
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    if distributed.launched_size() > 1:
+        raise UsageError("tune trains each trial in one process; start it without torchrun (--jobs J runs J trials "
+                         "at once)")
+    values, name = resolve_values(args)
+    cfg = build_config(values)
+    reported = objectives(cfg, build_model(cfg, cfg.channels, cfg.resolution, 1))
+    default = next((m for m in ("mig", "valid", "iwae", "recon_nats") if m in reported), None)
+    metric = (args.metric or f"eval/{default}").removeprefix("eval/")
+    if metric not in reported:
+        raise UsageError(f"{cfg.model} on {cfg.data} does not report eval/{metric}; it reports "
+                         f"{', '.join('eval/' + m for m in reported) or 'nothing to optimise'}")
+    table = recipes.search_table(name) if name else None
+    space = tune.parse_space(search.SPACES[cfg.model] if table is None else table,
+                             [f.name for f in dataclasses.fields(cfg)])
+    target = tune.Target(
+        prog="genlab", name=Path(name).stem if name else cfg.model, head={}, base=values, space=space,
+        metric=f"eval/{metric}", direction=reported[metric], build=build_config,
+        train=lambda cfg, run_dir: train(cfg, run_dir),
+        score=lambda run_dir: json.loads((run_dir / "eval.json").read_text())[metric],
+        describe_score=f"eval/{metric}", trial_only={})
+    return tune.tune(args, target, args.argv)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    return plot.plot(args, describe_run)
+
+
+def describe_run(run_dir: Path) -> plot.RunInfo:
+    """What `plot` groups a run by: its model, data and config."""
+    values = read_toml(run_dir / "config.toml")
+    model, data = values.get("model", "vae"), values.get("data", "shapes")
+    return plot.RunInfo(config=values, groups={"model": model, "data": data}, task=data)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -286,8 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(make_parser(help_model(argv)), argv)
     if isinstance(args, int):
         return args
+    args.argv = list(argv)
     commands = {"train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconstruct, "eval": cmd_eval,
-                "traverse": cmd_traverse, "swap": cmd_swap, "list": cmd_list}
+                "traverse": cmd_traverse, "swap": cmd_swap, "tune": cmd_tune, "plot": cmd_plot, "list": cmd_list}
     return run_command("genlab", args.command, commands[args.command], args)
 
 

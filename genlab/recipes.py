@@ -5,6 +5,7 @@
     steps = 20000
     ...                      # any field of that config
     [result]                 # what it reached, measured (shown by `genlab list`, not a setting)
+    [search]                 # what `genlab tune` searches (genlab.search), not a setting
 
 `genlab train gan` starts from the recipe named like the model when there is one, as `rllab train
 --algo A --env E` starts from the tuned recipe for that pair — unless `--data` names other data than the
@@ -42,9 +43,19 @@ def load(name_or_path: str) -> tuple[dict[str, Any], dict[str, Any]]:
         path = recipes[name_or_path]
     values = read_toml(path)
     result = values.pop("result", {})
+    values.pop("search", None)
     if not isinstance(values.get("model"), str):
         raise UsageError(f"recipe {path} must set model = \"...\"")
     return values, result
+
+
+def search_table(name: str) -> dict[str, Any] | None:
+    """The [search] table of a recipe given by name or path (None: it has none, or `name` is a bare model)."""
+    path = Path(name) if name.endswith(".toml") or "/" in name else available().get(name)
+    table = read_toml(path).get("search") if path else None
+    if table is not None and not isinstance(table, dict):
+        raise UsageError(f"recipe {path}: search must be a table, [search]")
+    return table
 
 
 def resolve(name: str, models: tuple[str, ...], data: str | None = None) -> dict[str, Any]:

@@ -85,3 +85,24 @@ def model_representation(model: torch.nn.Module, images: np.ndarray, factors: np
         return codes[where].astype(np.float64)
 
     return represent
+
+
+# Final scores a hyper-parameter search can optimise (`genlab tune --metric eval/NAME`), by direction.
+MAXIMIZE = ("mig", "factor_vae", "beta_vae", "sap", "dci_disentanglement", "dci_completeness", "dci_informativeness",
+            "valid", "iou_median", "elbo", "iwae")
+MINIMIZE = ("frechet", "coverage_kl", "recon_nats", "mse")
+METRIC_KEYS = {"dci": ("dci_disentanglement", "dci_completeness", "dci_informativeness")}  # else its own name
+
+
+def objectives(cfg: TrainConfig, model: torch.nn.Module) -> dict[str, str]:
+    """NAME → maximize | minimize for each score a run of this config ends with in eval.json (and logs as
+    eval/NAME): its held-out numbers (`model.evaluate`), and on shapes its samples' judgement and its code's
+    metrics. The periodic evaluations log MIG (a model with a code) and the judgement (one that samples)."""
+    names = {"vae": ("elbo", "iwae"), "ae": ("recon_nats", "mse")}.get(cfg.model, ())
+    if judgeable(cfg):
+        if model.can_sample:
+            names += ("valid", "iou_median", "frechet", "coverage_kl")
+        if model.has_code:
+            for metric in metric_names(cfg.metrics):
+                names += METRIC_KEYS.get(metric, (metric,))
+    return {n: "maximize" if n in MAXIMIZE else "minimize" for n in names}

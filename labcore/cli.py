@@ -23,12 +23,12 @@ class Parser(argparse.ArgumentParser):
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | int:
     """Parse argv, or return the exit code of --help (0) or of a one-line argparse error (2).
 
-    `train`'s key=value overrides may follow its flags, which a plain nargs="*" positional does not
+    `train`'s (and `tune`'s) key=value overrides may follow its flags, which a plain nargs="*" positional does not
     collect, so they are gathered from what argparse leaves over.
     """
     try:
         args, extra = parser.parse_known_args(argv)
-        if args.command == "train":
+        if args.command in ("train", "tune"):
             args.items += [e for e in extra if "=" in e and not e.startswith("-")]
             extra = [e for e in extra if e not in args.items]
         if extra:

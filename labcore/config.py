@@ -70,19 +70,19 @@ def describe(cls: type, only: set[str] | None = None) -> str:
     lines = []
     for name, default in defaults(cls).items():
         if only is None or name in only:
-            lines.append(f"  {name} = {_toml_value(default)}\n      {docs.get(name, '')}")
+            lines.append(f"  {name} = {toml_value(default)}\n      {docs.get(name, '')}")
     return "\n".join(lines)
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return f'"{value}"'
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
@@ -203,5 +203,5 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 def markdown_table(values: dict[str, Any]) -> str:
     """The config as a two-column markdown table, for TensorBoard's text tab."""
-    rows = [f"| {k} | {_toml_value(v)} |" for k, v in values.items()]
+    rows = [f"| {k} | {toml_value(v)} |" for k, v in values.items()]
     return "| key | value |\n|---|---|\n" + "\n".join(rows)

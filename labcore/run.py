@@ -16,6 +16,9 @@ import pickle
 import random
 import signal
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,21 @@ from labcore.media import encode_gif
 
 FORMAT = "labcore-checkpoint"
 VERSION = 1
+
+Watcher = Callable[[int, dict[str, float]], None]
+_watchers: ContextVar[tuple[Watcher, ...]] = ContextVar("watchers", default=())
+
+
+@contextmanager
+def watch(watcher: Watcher) -> Iterator[None]:
+    """Call `watcher(step, scalars)` with every batch of scalars a Run in this context logs (rank 0's): how a
+    hyper-parameter search sees a run's periodic evaluations, and stops it by raising (the loop's `finally`
+    closes the run, whose last checkpoint stays)."""
+    token = _watchers.set((*_watchers.get(), watcher))
+    try:
+        yield
+    finally:
+        _watchers.reset(token)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -192,6 +210,8 @@ class Run:
         if self.writer:
             for key, value in metrics.items():
                 self.writer.add_scalar(key, value, step)
+            for watcher in _watchers.get():
+                watcher(step, metrics)
 
     def figures(self, step: int, images: dict[str, torch.Tensor], histograms: dict[str, torch.Tensor]) -> None:
         """Images (C, H, W) in [0, 1] and histograms of values, by TensorBoard tag."""

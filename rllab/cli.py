@@ -4,6 +4,9 @@
     rllab train --resume RUN_DIR
     rllab eval  RUN_DIR_OR_CHECKPOINT [--episodes 20] [--seed S] [--json]
     rllab enjoy RUN_DIR_OR_CHECKPOINT [--episodes 1] [--out episode.gif]
+    rllab tune  [RECIPE] [--algo A --env ENV_ID] --trials N [--seeds K] [--steps S] [--storage URL] [--study NAME]
+                [--jobs J] [--out best.toml] [key=value ...]
+    rllab plot  RUN_DIR_OR_GLOB... [--tag rollout/ep_rew_mean] [--group-by recipe|algo|env] [--aggregate]
     rllab list
 
 Exit codes: 0 success, 1 the run failed (e.g. non-finite loss), 2 bad input, 130 interrupted.
@@ -19,13 +22,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from labcore import distributed
+from labcore import distributed, plot, tune
 from labcore.cli import Parser, parse, run_command
 from labcore.config import build, defaults, describe, parse_overrides, read_toml
 from labcore.errors import UsageError, did_you_mean
 from labcore.media import encode_gif
 from labcore.run import check_new_run_dir, default_run_dir, for_this_rank, load_checkpoint, resolve_device
-from rllab import actor_critic, dqn, recipes, reinforce
+from rllab import actor_critic, dqn, recipes, reinforce, search
 from rllab.config import RLConfig
 from rllab.envs import EnvSpec
 from rllab.evaluate import evaluate, play, summary
@@ -118,12 +121,30 @@ def make_parser() -> Parser:
     j.add_argument("--fps", type=int, default=30, help="GIF frame rate (default 30)")
     j.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
+    u = sub.add_parser(
+        "tune", help="search hyper-parameters with Optuna (several seeds per trial, pruning, a study database)",
+        description="Search a recipe's hyper-parameters with Optuna: each trial trains the recipe with sampled "
+        "settings on --seeds seeds, and scores the mean of their final greedy returns. The space is the recipe's "
+        "[search] table, else the algorithm's default (rllab/search.py). The study lives in a database; the same "
+        "command again continues it. docs/tuning.md.")
+    u.add_argument("items", nargs="*", metavar="[RECIPE] [key=value ...]",
+                   help="recipe name or .toml path, then fixed config overrides")
+    u.add_argument("--algo", help=f"algorithm: {', '.join(ALGOS)}")
+    u.add_argument("--env", help="Gymnasium environment id, or module:EnvId")
+    u.add_argument("--env-package", action="append", metavar="MODULE", help="import MODULE first; repeatable")
+    tune.add_arguments(u)
+
+    p = sub.add_parser("plot", help="learning curves and final-score statistics over seeds, from TensorBoard events",
+                       description="Plot a tag of many runs, grouped across seeds: the IQM (or mean) with a 95 %% "
+                       "stratified-bootstrap band. --aggregate adds the final scores' IQM, median, mean and "
+                       "optimality gap with their intervals, and the probability of improvement between groups.")
+    plot.add_arguments(p, tag="rollout/ep_rew_mean", groups=("recipe", "algo", "env"))
     sub.add_parser("list", help="list algorithms and recipes (with the scores they reach)")
     return parser
 
 
-def resolve_config(args: argparse.Namespace) -> tuple[str, Any]:
-    """Recipe < --flags < key=value, checked against the algorithm's config dataclass."""
+def resolve_values(args: argparse.Namespace) -> tuple[str, dict[str, Any], str | None]:
+    """(algo, config values, recipe): recipe < --flags < key=value, each key checked to belong to the algorithm."""
     names = [i for i in args.items if "=" not in i]
     overrides = parse_overrides([i for i in args.items if "=" in i])
     if len(names) > 1:
@@ -147,8 +168,9 @@ def resolve_config(args: argparse.Namespace) -> tuple[str, Any]:
             raise UsageError(f"recipe {recipe!r} is for {algo}, not {args.algo}")
         if algo not in ALGOS:
             raise UsageError(f"recipe {recipe!r} names unknown algorithm {algo!r}; choose from {', '.join(ALGOS)}")
-    flags = {"env": args.env, "env_packages": args.env_package, "steps": args.steps, "seed": args.seed,
-             "device": args.device}
+    flags = {"env": args.env, "env_packages": args.env_package, "steps": args.steps,
+             "seed": args.seed if args.command == "train" else None,  # tune's --seed seeds its sampler
+             "device": getattr(args, "device", None)}
     values.update({k: v for k, v in flags.items() if v is not None})
     values.update(overrides)
     keys = {name: {f.name for f in fields(a.config)} for name, a in ALGOS.items()}
@@ -156,10 +178,14 @@ def resolve_config(args: argparse.Namespace) -> tuple[str, Any]:
         other = next((name for name in ALGOS if key not in keys[algo] and key in keys[name]), None)
         if other:  # e.g. buffer_size given to ppo: say whose setting it is, not just "unknown"
             raise UsageError(f"config key '{key}' is a {other} setting; {algo} does not use it")
-    cfg = build(ALGOS[algo].config, values)
     if note and distributed.launched_main():
         print(note, file=sys.stderr)
-    return algo, cfg
+    return algo, values, recipe
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[str, Any]:
+    algo, values, _ = resolve_values(args)
+    return algo, build(ALGOS[algo].config, values)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -240,6 +266,45 @@ def cmd_enjoy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    if distributed.launched_size() > 1:
+        raise UsageError("tune trains each trial in one process; start it without torchrun (--jobs J runs J trials "
+                         "at once)")
+    algo, values, recipe = resolve_values(args)
+    table = recipes.search_table(recipe) if recipe else None
+    config = ALGOS[algo].config
+    space = tune.parse_space(search.SPACES[algo] if table is None else table, [f.name for f in fields(config)])
+    env_name = values.get("env", config.env).rpartition(":")[2].replace("/", "-").lower()
+    target = tune.Target(
+        prog="rllab", name=Path(recipe).stem if recipe else f"{algo}-{env_name}", head={"algo": algo},
+        base=values, space=space, metric="eval/mean_reward", direction="maximize",
+        build=partial(build, config), train=lambda cfg, run_dir: ALGOS[algo].train(cfg, run_dir, None),
+        score=lambda run_dir: json.loads((run_dir / "eval.json").read_text())["mean_return"],
+        describe_score="greedy return", trial_only={"video_freq": 0})
+    return tune.tune(args, target, args.argv)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    return plot.plot(args, describe_run)
+
+
+def describe_run(run_dir: Path) -> plot.RunInfo:
+    """What `plot` groups a run by: its algorithm (from its checkpoint), environment and config."""
+    values = read_toml(run_dir / "config.toml")
+    algo = plot.checkpoint_entry(run_dir, "algo")
+    env = values.get("env")
+    return plot.RunInfo(config={"algo": algo, **values}, groups={"algo": algo, "env": env}, task=env,
+                        target=reward_threshold(env))
+
+
+def reward_threshold(env_id: Any) -> float | None:
+    """The score Gymnasium's registry counts as solving the environment (CartPole-v1: 475), if it names one."""
+    import gymnasium as gym
+
+    spec = gym.envs.registry.get(env_id) if isinstance(env_id, str) else None
+    return spec.reward_threshold if spec else None
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     print("algorithms:")
     for name, a in ALGOS.items():
@@ -256,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(make_parser(), argv)
     if isinstance(args, int):
         return args
-    commands = {"train": cmd_train, "eval": cmd_eval, "enjoy": cmd_enjoy, "list": cmd_list}
+    args.argv = sys.argv[1:] if argv is None else list(argv)
+    commands = {"train": cmd_train, "eval": cmd_eval, "enjoy": cmd_enjoy, "tune": cmd_tune, "plot": cmd_plot,
+                "list": cmd_list}
     return run_command("rllab", args.command, commands[args.command], args)
 
 

@@ -5,6 +5,7 @@
     steps = 50000
     ...                      # any config field
     [result]                 # what it reached, measured (shown by `rllab list`, not a setting)
+    [search]                 # what `rllab tune` searches (rllab.search), not a setting
 
 The folder ships inside the wheel as `rllab/agents` (see pyproject.toml), so recipes work from a
 regular install as well as from a checkout.
@@ -49,6 +50,7 @@ def load(name_or_path: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
     path = find(name_or_path)
     values = read_toml(path)
     result = values.pop("result", {})
+    values.pop("search", None)
     algo = values.pop("algo", None)
     if not isinstance(algo, str):
         raise UsageError(f"recipe {path} must set algo = \"...\"")
@@ -62,3 +64,12 @@ def matching(algo: str, env: str) -> str | None:
         if values.get("algo") == algo and values.get("env") == env:
             return name
     return None
+
+
+def search_table(name_or_path: str) -> dict[str, Any] | None:
+    """A recipe's [search] table, if it has one."""
+    path = find(name_or_path)
+    table = read_toml(path).get("search")
+    if table is not None and not isinstance(table, dict):
+        raise UsageError(f"recipe {path}: search must be a table, [search]")
+    return table

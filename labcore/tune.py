@@ -1,0 +1,415 @@
+"""Hyper-parameter search with Optuna, the one piece `rllab tune` and `genlab tune` share.
+
+    study  = a TPE sampler (seeded) + a pruner on the periodic evaluations, kept in a database
+             (SQLite in the study's folder by default; any Optuna storage URL, e.g. PostgreSQL for several machines)
+    trial  = the recipe with sampled settings, trained on K seeds one after another, each run its own directory
+             STUDY_DIR/trial-NNNN/sS (TensorBoard: tensorboard --logdir STUDY_DIR)
+    value  = the mean over the seeds of each run's final score (`--objective best`: of its best evaluation)
+
+Pruning: seed j's evaluation at step s is reported as the trial's intermediate value at j · steps + s, so all trials
+are compared at the same point of the same seed; a pruned trial stops at once and keeps its runs. Its value is its
+last report (Optuna's rule), which is not a final score: it never becomes the best, and TPE ranks it below the trials
+that got further. A run that fails
+(a non-finite loss, a sampled combination the config refuses) fails its trial, with the reason stored, and the search
+goes on. Ctrl-C marks the running trial failed and exits 130; the same command again continues the study.
+
+`--trials N` is the study's total: trials finished (complete or pruned) or running count towards it, so running the
+command again after a stop trains only what is missing, and `--jobs J` (J processes, each one `tune` command on the
+same study) or two commands on one storage share the work. Two processes that ask for a trial at the same instant may
+run one trial more than N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+
+from labcore.config import toml_value
+from labcore.errors import TrainingError, UsageError, did_you_mean
+from labcore.run import check_new_run_dir, watch
+
+PRUNERS = ("median", "halving", "none")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched setting: a float or int range (`log` for a log scale) or a list of choices."""
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+    @classmethod
+    def parse(cls, name: str, spec: Any) -> Param:
+        """From a [search] entry: {low = 1e-5, high = 1e-2, log = true} or {choices = [...]} or a bare list."""
+        where = f"[search] {name}"
+        if isinstance(spec, list):
+            spec = {"choices": spec}
+        if not isinstance(spec, dict):
+            raise UsageError(f"{where} must be {{low = …, high = …}}, {{choices = […]}} or a list, not {spec!r}")
+        unknown = set(spec) - {"low", "high", "log", "choices"}
+        if unknown:
+            raise UsageError(f"{where}: unknown field {sorted(unknown)[0]!r}; use low, high, log or choices")
+        if "choices" in spec:
+            if set(spec) != {"choices"} or not isinstance(spec["choices"], list) or not spec["choices"]:
+                raise UsageError(f"{where}: choices must be a non-empty list, alone")
+            return cls(name, choices=tuple(spec["choices"]))
+        low, high, log = spec.get("low"), spec.get("high"), spec.get("log", False)
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
+        if not numbers or not isinstance(log, bool):
+            raise UsageError(f"{where} needs numbers low and high (and log = true or false)")
+        if not low < high:
+            raise UsageError(f"{where} is an empty range: low {low} is not below high {high}")
+        if log and low <= 0:
+            raise UsageError(f"{where}: a log-scale range must be positive, not from {low}")
+        return cls(name, low, high, log)
+
+    @property
+    def is_int(self) -> bool:
+        return isinstance(self.low, int) and isinstance(self.high, int)
+
+    def suggest(self, trial) -> Any:
+        if self.choices:  # Optuna's choices must be plain scalars: lists (net_arch) go by their TOML text
+            return self.value_of(trial.suggest_categorical(self.name, [toml_value(c) for c in self.choices]))
+        if self.is_int:
+            return trial.suggest_int(self.name, self.low, self.high, log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+
+    def value_of(self, stored: Any) -> Any:
+        """The setting a trial's stored parameter stands for (a choice is stored as its TOML text)."""
+        labels = [toml_value(c) for c in self.choices]
+        return self.choices[labels.index(stored)] if stored in labels else stored
+
+    def extremes(self) -> list[Any]:
+        """The values to check against the config before a search starts."""
+        return list(self.choices) or [self.low, self.high]
+
+    def describe(self) -> str:
+        if self.choices:
+            return "{" + ", ".join(toml_value(c) for c in self.choices) + "}"
+        return f"[{self.low}, {self.high}]{' log' if self.log else ''}"
+
+
+def parse_space(table: dict[str, Any], keys: list[str]) -> dict[str, Param]:
+    """A [search] table as Params, its names checked against the config's keys."""
+    space = {}
+    for name, spec in table.items():
+        if name not in keys:
+            raise UsageError(f"unknown parameter {name!r} in [search]{did_you_mean(name, keys)}: not a config key")
+        if name == "seed":
+            raise UsageError("[search] cannot search the seed: --seeds sets the seeds every trial trains on")
+        space[name] = Param.parse(name, spec)
+    return space
+
+
+@dataclass
+class Target:
+    """What a package tells the tuner: the base settings, the space, and how to build, train and score a run."""
+
+    prog: str  # rllab | genlab
+    name: str  # the study's default name (the recipe's)
+    head: dict[str, Any]  # recipe keys before the config (rllab: algo)
+    base: dict[str, Any]  # config values of the recipe, flags and overrides
+    space: dict[str, Param]
+    metric: str  # the TensorBoard tag of the periodic evaluation (the pruner's)
+    direction: str  # maximize | minimize
+    build: Callable[[dict[str, Any]], Any]  # values → a checked config
+    train: Callable[[Any, Path], str]  # config, run dir → "done" | "interrupted"
+    score: Callable[[Path], float]  # a finished run's final score
+    describe_score: str  # what the score is, for the written recipe
+    trial_only: dict[str, Any] = field(default_factory=dict)  # settings for the trials' runs only (no videos)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trials", type=int, required=True, help="trials in the study in all (finished or running)")
+    parser.add_argument("--seeds", type=int, default=2, help="seeds each trial trains on (default 2)")
+    parser.add_argument("--steps", type=int, help="training budget of each run (default: the recipe's)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the sampler; trials train on seeds SEED … SEED+K-1 (default 0)")
+    parser.add_argument("--study", help="study name (default: the recipe's name)")
+    parser.add_argument("--dir", type=Path, help="study folder for the runs (and the SQLite database) "
+                        "(default studies/STUDY)")
+    parser.add_argument("--storage", help="Optuna storage URL (default sqlite:///STUDY_DIR/study.db); a "
+                        "PostgreSQL URL lets machines tune one study together")
+    parser.add_argument("--pruner", choices=PRUNERS, default="median",
+                        help="stop trials whose periodic evaluation is poor: median (default), halving or none")
+    parser.add_argument("--objective", choices=("final", "best"), default="final",
+                        help="score of a run: its final evaluation (default) or its best periodic one")
+    parser.add_argument("--jobs", type=int, default=1, help="trials at once, as processes on the study")
+    parser.add_argument("--out", type=Path, help="write the best trial as a recipe TOML here")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
+    parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)  # set for --jobs' extra processes
+
+
+def tune(args: argparse.Namespace, target: Target, argv: list[str]) -> int:
+    """Run (or continue) the study; print its summary. Returns the exit code."""
+    import optuna
+
+    if args.trials <= 0 or args.seeds <= 0 or args.jobs <= 0:
+        raise UsageError("--trials, --seeds and --jobs must be positive")
+    if args.out and args.out.suffix != ".toml":
+        raise UsageError(f"--out must end in .toml, not {args.out}")
+    name = args.study or target.name
+    folder = args.dir or Path("studies") / name
+    seeds = [args.seed + k for k in range(args.seeds)]
+    base = {**target.base, **({"steps": args.steps} if args.steps else {})}
+    check_space(target, base)
+    if args.out:
+        check_out(args.out, target.prog, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    storage = open_storage(args.storage or f"sqlite:///{folder.resolve() / 'study.db'}")
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead
+    study = optuna.create_study(study_name=name, storage=storage, direction=target.direction, load_if_exists=True,
+                                pruner=make_pruner(args.pruner))
+    settings = {"prog": target.prog, "base": json.dumps(base, sort_keys=True), "seeds": seeds,
+                "space": {k: p.describe() for k, p in target.space.items()}, "metric": target.metric,
+                "objective": args.objective}
+    check_study(study, settings)
+    done_before = len(study.trials)
+    study.sampler = optuna.samplers.TPESampler(seed=sampler_seed(args.seed, args.worker, done_before))
+    log = sys.stderr if args.json else sys.stdout
+    if args.worker == 0:
+        counted = count(study)
+        print(f"study {name!r} ({storage.url}): {counted} of {args.trials} trials there; runs in {folder}", file=log)
+    workers = [spawn_worker(target.prog, argv, j) for j in range(1, args.jobs)] if args.worker == 0 else []
+    objective = make_objective(target, base, seeds, folder, args.objective, log)
+    try:
+        while count(study) < args.trials:
+            study.optimize(objective, n_trials=1, catch=(TrainingError, UsageError))
+    except KeyboardInterrupt:
+        for w in workers:
+            w.send_signal(signal.SIGINT)
+        for w in workers:
+            w.wait()
+        print(f"interrupted; the running trial is marked failed. Continue the study with the same command "
+              f"(--study {name} --dir {folder})", file=sys.stderr)
+        return 130
+    if any(w.wait() for w in workers):
+        raise TrainingError("a --jobs process failed; see its output above")
+    if args.worker:
+        return 0
+    summary = summarize(study, target, settings)
+    if args.out and summary["best"]:
+        write_recipe(args.out, target, base, summary, name, storage.url)
+        print(f"wrote the best trial as a recipe: {args.out}", file=log)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print_table(summary, target)
+    return 0
+
+
+def open_storage(url: str):
+    """An RDB storage with a heartbeat, so that a trial whose process was killed is marked failed, not left
+    running; any URL SQLAlchemy cannot open is one line."""
+    import optuna
+
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}  # --jobs processes wait their turn
+    try:
+        with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna 4-5, and the way to do this
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=60, grace_period=180)
+    except Exception as e:  # SQLAlchemy raises many kinds (ArgumentError, OperationalError, ImportError for drivers)
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UsageError(f"cannot open the study storage {url!r}: {reason}") from None
+
+
+def make_pruner(name: str):
+    import optuna
+
+    if name == "median":  # after 5 trials, stop a trial below the median of the others at the same point
+        return optuna.pruners.MedianPruner(n_startup_trials=5)
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
+
+
+def sampler_seed(seed: int, worker: int, trials_before: int) -> int:
+    """Each process of a study, and each continuation, draws its own random start-up trials."""
+    return int(np.random.SeedSequence([seed, worker, trials_before]).generate_state(1)[0])
+
+
+def count(study) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)))
+
+
+def check_space(target: Target, base: dict[str, Any]) -> None:
+    """Every searched value's extremes must make a valid config, before any trial trains."""
+    target.build(base)
+    for p in target.space.values():
+        for value in p.extremes():
+            try:
+                target.build({**base, p.name: value})
+            except UsageError as e:
+                raise UsageError(f"[search] {p.name} = {toml_value(value)}: {e}") from None
+
+
+def check_study(study, settings: dict[str, Any]) -> None:
+    """A study continues only with the settings it was made with (else its trials would not be comparable)."""
+    stored = study.user_attrs
+    if not stored:
+        for key, value in settings.items():
+            study.set_user_attr(key, value)
+        return
+    differ = [k for k, v in settings.items() if stored.get(k) != v]
+    if differ:
+        raise UsageError(f"study {study.study_name!r} was made with other {', '.join(differ)}; continue it with the "
+                         f"same recipe and options, or start another with --study NAME")
+
+
+def make_objective(target: Target, base: dict[str, Any], seeds: list[int], folder: Path, objective: str, log):
+    def run_trial(trial) -> float:
+        values = {**base, **{name: p.suggest(trial) for name, p in target.space.items()}}
+        scores = []
+        for j, seed in enumerate(seeds):
+            cfg = target.build({**values, **target.trial_only, "seed": seed})
+            run_dir = folder / f"trial-{trial.number:04d}" / f"s{seed}"
+            check_new_run_dir(run_dir)
+            trial.set_user_attr("runs", [*trial.user_attrs.get("runs", []), str(run_dir)])
+            evals = train_reporting(target, trial, cfg, run_dir, offset=j * cfg.steps, log=log)
+            best = (max if target.direction == "maximize" else min)(evals) if evals else None
+            scores.append(target.score(run_dir) if objective == "final" or best is None else best)
+            trial.set_user_attr("scores", scores)
+        value = float(np.mean(scores))
+        print(f"trial {trial.number}: {value:.4g} (seeds {', '.join(f'{s:.4g}' for s in scores)})  "
+              f"{params_text(settings_of(target.space, trial.params))}", file=log, flush=True)
+        return value
+
+    return run_trial
+
+
+def train_reporting(target: Target, trial, cfg, run_dir: Path, offset: int, log) -> list[float]:
+    """Train one run, reporting each evaluation to the trial at `offset` + step and stopping the run when the
+    pruner says so; returns the evaluations seen."""
+    import optuna
+
+    evals: list[float] = []
+
+    def report(step: int, scalars: dict[str, float]) -> None:
+        value = scalars.get(target.metric)
+        if value is None or not math.isfinite(value):
+            return
+        evals.append(value)
+        trial.report(value, offset + step)
+        if step < cfg.steps and trial.should_prune():  # never on a run's final evaluation
+            raise optuna.TrialPruned(f"seed {cfg.seed} at step {step}: {value:.4g}")
+
+    try:
+        with watch(report):
+            status = target.train(cfg, run_dir)
+    except (TrainingError, UsageError) as e:
+        trial.set_user_attr("error", f"seed {cfg.seed}: {e}")
+        print(f"trial {trial.number}: failed, seed {cfg.seed}: {e}", file=log, flush=True)
+        raise
+    except optuna.TrialPruned as e:
+        settings = params_text(settings_of(target.space, trial.params))
+        print(f"trial {trial.number}: pruned, {e}  {settings}", file=log, flush=True)
+        raise
+    if status == "interrupted":
+        raise KeyboardInterrupt
+    return evals
+
+
+def settings_of(space: dict[str, Param], params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's stored parameters as the settings they stand for."""
+    return {k: space[k].value_of(v) if k in space else v for k, v in params.items()}
+
+
+def params_text(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={toml_value(v)}" for k, v in params.items())
+
+
+def spawn_worker(prog: str, argv: list[str], worker: int) -> subprocess.Popen:
+    """One more process on the same study: this command again, as worker `worker`, running one trial at a time."""
+    args = [a for a in argv if not a.startswith("--jobs")]
+    if "--jobs" in argv:  # drop "--jobs J" given as two words
+        i = argv.index("--jobs")
+        args = argv[:i] + argv[i + 2:]
+    cmd = [sys.executable, "-m", prog, *args, "--worker", str(worker)]
+    return subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL
+                            if "--json" in argv else None)
+
+
+def summarize(study, target: Target, settings: dict[str, Any]) -> dict[str, Any]:
+    from optuna.trial import TrialState
+
+    trials = []
+    for t in study.get_trials(deepcopy=False):
+        last = t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None
+        params = settings_of(target.space, t.params)
+        trials.append({"number": t.number, "state": t.state.name.lower(), "value": t.value,
+                       "scores": t.user_attrs.get("scores", []), "last_report": last,
+                       "params": params, "error": t.user_attrs.get("error")})
+    complete = [t for t in trials if t["state"] == TrialState.COMPLETE.name.lower()]
+    best = None
+    if complete:
+        pick = max if target.direction == "maximize" else min
+        best = pick(complete, key=lambda t: t["value"])
+    return {"study": study.study_name, "direction": target.direction, "metric": target.metric,
+            "seeds": settings["seeds"], "objective": settings["objective"], "best": best, "trials": trials}
+
+
+def print_table(summary: dict[str, Any], target: Target) -> None:
+    names = list(target.space)
+    print(f"{'trial':>5}  {'state':8}  {'value':>10}  seeds' scores / last report / error")
+    for t in summary["trials"]:
+        value = f"{t['value']:.4g}" if t["value"] is not None else "—"
+        if t["scores"]:
+            detail = ", ".join(f"{s:.4g}" for s in t["scores"])
+        elif t["last_report"] is not None:
+            detail = f"last report {t['last_report']:.4g}"
+        else:
+            detail = t["error"] or ""
+        params = params_text({k: t["params"][k] for k in names if k in t["params"]})
+        print(f"{t['number']:>5}  {t['state']:8}  {value:>10}  {detail}   {params}")
+    best = summary["best"]
+    if best:
+        print(f"best: trial {best['number']}, {best['value']:.4g} ({summary['objective']} score, mean over seeds "
+              f"{', '.join(map(str, summary['seeds']))})")
+    else:
+        print("no trial has completed yet")
+
+
+MARK = "# written by `{prog} tune`, study {name!r}"
+
+
+def check_out(path: Path, prog: str, name: str) -> None:
+    """--out never replaces a file the user wrote: only one this study wrote before."""
+    if path.exists():
+        first = path.read_text(errors="replace").split("\n", 1)[0]
+        if not first.startswith(MARK.format(prog=prog, name=name)):
+            raise UsageError(f"{path} already exists and was not written by this study; choose another --out")
+
+
+def write_recipe(path: Path, target: Target, base: dict[str, Any], summary: dict[str, Any], name: str,
+                 url: str) -> None:
+    """The best trial as a recipe `train` runs: the settings, and in [result] the seeds and the score it reached."""
+    best = summary["best"]
+    values = {**target.head, **{k: v for k, v in base.items() if k != "seed"}}
+    values.update({k: v for k, v in best["params"].items() if k in target.space})
+    seeds = summary["seeds"]
+    values["result"] = {
+        "score": f"{best['value']:.4g}, mean {summary['objective']} {target.describe_score} over seeds "
+                 f"{', '.join(map(str, seeds))} (trial {best['number']} of study {name!r})",
+        "seeds": seeds, "scores": best["scores"], "study": name, "trial": best["number"], "storage": url}
+    head = MARK.format(prog=target.prog, name=name) + f": its best trial ({len(summary['trials'])} trials)\n"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(head + tomli_w.dumps(values))
+    os.replace(tmp, path)
