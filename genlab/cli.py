@@ -43,6 +43,7 @@ from labcore.cli import Parser, parse, run_command
 from labcore.config import describe, parse_overrides, read_toml
 from labcore.errors import UsageError
 from labcore.run import check_new_run_dir, default_run_dir, for_this_rank, load_checkpoint, resolve_device
+from labcore.space import parse_space
 
 
 def config_help(model: str | None = None) -> str:
@@ -211,7 +212,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise UsageError(f"{cfg.model} on {cfg.data} does not report eval/{metric}; it reports "
                          f"{', '.join('eval/' + m for m in reported) or 'nothing to optimise'}")
     table = recipes.search_table(name) if name else None
-    space = tune.parse_space(search.SPACES[cfg.model] if table is None else table,
+    space = parse_space(search.SPACES[cfg.model] if table is None else table,
                              [f.name for f in dataclasses.fields(cfg)])
     target = tune.Target(
         prog="genlab", name=Path(name).stem if name else cfg.model, head={}, base=values, space=space,

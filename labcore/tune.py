@@ -9,9 +9,9 @@
 Pruning: seed j's evaluation at step s is reported as the trial's intermediate value at j · steps + s, so all trials
 are compared at the same point of the same seed; a pruned trial stops at once and keeps its runs. Its value is its
 last report (Optuna's rule), which is not a final score: it never becomes the best, and TPE ranks it below the trials
-that got further. A run that fails
-(a non-finite loss, a sampled combination the config refuses) fails its trial, with the reason stored, and the search
-goes on. Ctrl-C marks the running trial failed and exits 130; the same command again continues the study.
+that got further. A run that fails (a non-finite loss, a sampled combination the config refuses) fails its trial,
+with the reason stored, and the search goes on. Ctrl-C marks the running trial failed and exits 130; the same command
+again continues the study.
 
 `--trials N` is the study's total: trials finished (complete or pruned) or running count towards it, so running the
 command again after a stop trains only what is missing, and `--jobs J` (J processes, each one `tune` command on the
@@ -38,83 +38,11 @@ import numpy as np
 import tomli_w
 
 from labcore.config import toml_value
-from labcore.errors import TrainingError, UsageError, did_you_mean
+from labcore.errors import TrainingError, UsageError
 from labcore.run import check_new_run_dir, watch
+from labcore.space import Param, check_space
 
 PRUNERS = ("median", "halving", "none")
-
-
-@dataclass(frozen=True)
-class Param:
-    """One searched setting: a float or int range (`log` for a log scale) or a list of choices."""
-
-    name: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple[Any, ...] = ()
-
-    @classmethod
-    def parse(cls, name: str, spec: Any) -> Param:
-        """From a [search] entry: {low = 1e-5, high = 1e-2, log = true} or {choices = [...]} or a bare list."""
-        where = f"[search] {name}"
-        if isinstance(spec, list):
-            spec = {"choices": spec}
-        if not isinstance(spec, dict):
-            raise UsageError(f"{where} must be {{low = …, high = …}}, {{choices = […]}} or a list, not {spec!r}")
-        unknown = set(spec) - {"low", "high", "log", "choices"}
-        if unknown:
-            raise UsageError(f"{where}: unknown field {sorted(unknown)[0]!r}; use low, high, log or choices")
-        if "choices" in spec:
-            if set(spec) != {"choices"} or not isinstance(spec["choices"], list) or not spec["choices"]:
-                raise UsageError(f"{where}: choices must be a non-empty list, alone")
-            return cls(name, choices=tuple(spec["choices"]))
-        low, high, log = spec.get("low"), spec.get("high"), spec.get("log", False)
-        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
-        if not numbers or not isinstance(log, bool):
-            raise UsageError(f"{where} needs numbers low and high (and log = true or false)")
-        if not low < high:
-            raise UsageError(f"{where} is an empty range: low {low} is not below high {high}")
-        if log and low <= 0:
-            raise UsageError(f"{where}: a log-scale range must be positive, not from {low}")
-        return cls(name, low, high, log)
-
-    @property
-    def is_int(self) -> bool:
-        return isinstance(self.low, int) and isinstance(self.high, int)
-
-    def suggest(self, trial) -> Any:
-        if self.choices:  # Optuna's choices must be plain scalars: lists (net_arch) go by their TOML text
-            return self.value_of(trial.suggest_categorical(self.name, [toml_value(c) for c in self.choices]))
-        if self.is_int:
-            return trial.suggest_int(self.name, self.low, self.high, log=self.log)
-        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
-
-    def value_of(self, stored: Any) -> Any:
-        """The setting a trial's stored parameter stands for (a choice is stored as its TOML text)."""
-        labels = [toml_value(c) for c in self.choices]
-        return self.choices[labels.index(stored)] if stored in labels else stored
-
-    def extremes(self) -> list[Any]:
-        """The values to check against the config before a search starts."""
-        return list(self.choices) or [self.low, self.high]
-
-    def describe(self) -> str:
-        if self.choices:
-            return "{" + ", ".join(toml_value(c) for c in self.choices) + "}"
-        return f"[{self.low}, {self.high}]{' log' if self.log else ''}"
-
-
-def parse_space(table: dict[str, Any], keys: list[str]) -> dict[str, Param]:
-    """A [search] table as Params, its names checked against the config's keys."""
-    space = {}
-    for name, spec in table.items():
-        if name not in keys:
-            raise UsageError(f"unknown parameter {name!r} in [search]{did_you_mean(name, keys)}: not a config key")
-        if name == "seed":
-            raise UsageError("[search] cannot search the seed: --seeds sets the seeds every trial trains on")
-        space[name] = Param.parse(name, spec)
-    return space
 
 
 @dataclass
@@ -167,8 +95,8 @@ def tune(args: argparse.Namespace, target: Target, argv: list[str]) -> int:
     name = args.study or target.name
     folder = args.dir or Path("studies") / name
     seeds = [args.seed + k for k in range(args.seeds)]
-    base = {**target.base, **({"steps": args.steps} if args.steps else {})}
-    check_space(target, base)
+    base = target.base  # --steps is in it: the package reads it (genlab scales its stages to it)
+    check_space(target.space, target.build, base)
     if args.out:
         check_out(args.out, target.prog, name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -185,7 +113,8 @@ def tune(args: argparse.Namespace, target: Target, argv: list[str]) -> int:
     log = sys.stderr if args.json else sys.stdout
     if args.worker == 0:
         counted = count(study)
-        print(f"study {name!r} ({storage.url}): {counted} of {args.trials} trials there; runs in {folder}", file=log)
+        print(f"study {name!r} ({shown_url(storage.url)}): {counted} of {args.trials} trials there; runs in {folder}",
+              file=log)
     workers = [spawn_worker(target.prog, argv, j) for j in range(1, args.jobs)] if args.worker == 0 else []
     objective = make_objective(target, base, seeds, folder, args.objective, log)
     try:
@@ -196,8 +125,9 @@ def tune(args: argparse.Namespace, target: Target, argv: list[str]) -> int:
             w.send_signal(signal.SIGINT)
         for w in workers:
             w.wait()
-        print(f"interrupted; the running trial is marked failed. Continue the study with the same command "
-              f"(--study {name} --dir {folder})", file=sys.stderr)
+        if not args.worker:
+            print(f"interrupted; the running trial is marked failed. Continue the study with the same command "
+                  f"(--study {name} --dir {folder})", file=sys.stderr)
         return 130
     if any(w.wait() for w in workers):
         raise TrainingError("a --jobs process failed; see its output above")
@@ -205,7 +135,7 @@ def tune(args: argparse.Namespace, target: Target, argv: list[str]) -> int:
         return 0
     summary = summarize(study, target, settings)
     if args.out and summary["best"]:
-        write_recipe(args.out, target, base, summary, name, storage.url)
+        write_recipe(args.out, target, base, summary, name, shown_url(storage.url))
         print(f"wrote the best trial as a recipe: {args.out}", file=log)
     if args.json:
         print(json.dumps(summary))
@@ -229,6 +159,13 @@ def open_storage(url: str):
         raise UsageError(f"cannot open the study storage {url!r}: {reason}") from None
 
 
+def shown_url(url: str) -> str:
+    """The storage URL without its password, for printing and for the written recipe."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def make_pruner(name: str):
     import optuna
 
@@ -248,17 +185,6 @@ def count(study) -> int:
     from optuna.trial import TrialState
 
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)))
-
-
-def check_space(target: Target, base: dict[str, Any]) -> None:
-    """Every searched value's extremes must make a valid config, before any trial trains."""
-    target.build(base)
-    for p in target.space.values():
-        for value in p.extremes():
-            try:
-                target.build({**base, p.name: value})
-            except UsageError as e:
-                raise UsageError(f"[search] {p.name} = {toml_value(value)}: {e}") from None
 
 
 def check_study(study, settings: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ from labcore.config import build, defaults, describe, parse_overrides, read_toml
 from labcore.errors import UsageError, did_you_mean
 from labcore.media import encode_gif
 from labcore.run import check_new_run_dir, default_run_dir, for_this_rank, load_checkpoint, resolve_device
+from labcore.space import parse_space
 from rllab import actor_critic, dqn, recipes, reinforce, search
 from rllab.config import RLConfig
 from rllab.envs import EnvSpec
@@ -273,7 +274,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     algo, values, recipe = resolve_values(args)
     table = recipes.search_table(recipe) if recipe else None
     config = ALGOS[algo].config
-    space = tune.parse_space(search.SPACES[algo] if table is None else table, [f.name for f in fields(config)])
+    space = parse_space(search.SPACES[algo] if table is None else table, [f.name for f in fields(config)])
     env_name = values.get("env", config.env).rpartition(":")[2].replace("/", "-").lower()
     target = tune.Target(
         prog="rllab", name=Path(recipe).stem if recipe else f"{algo}-{env_name}", head={"algo": algo},
