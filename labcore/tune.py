@@ -117,14 +117,24 @@ def tune(args: argparse.Namespace, target: Target, argv: list[str]) -> int:
               file=log)
     workers = [spawn_worker(target.prog, argv, j) for j in range(1, args.jobs)] if args.worker == 0 else []
     objective = make_objective(target, base, seeds, folder, args.objective, log)
+    failed: list[Any] = []  # this process's trials that failed in a row
+
+    def note(study, trial) -> None:
+        failed[:] = [*failed, trial] if trial.state.name == "FAIL" else []
+
     try:
         while count(study) < args.trials:
-            study.optimize(objective, n_trials=1, catch=(TrainingError, UsageError))
-    except KeyboardInterrupt:
+            study.optimize(objective, n_trials=1, catch=(TrainingError, UsageError), callbacks=[note])
+            if len(failed) >= min(args.trials, 5):  # a search where nothing trains is not a search
+                raise TrainingError(f"{len(failed)} trials in a row failed; the last: "
+                                    f"{failed[-1].user_attrs.get('error', 'see above')}")
+    except BaseException as e:  # Ctrl-C, or this process giving up: the other processes stop too
         for w in workers:
             w.send_signal(signal.SIGINT)
         for w in workers:
             w.wait()
+        if not isinstance(e, KeyboardInterrupt):
+            raise
         if not args.worker:
             print(f"interrupted; the running trial is marked failed. Continue the study with the same command "
                   f"(--study {name} --dir {folder})", file=sys.stderr)
@@ -201,27 +211,38 @@ def check_study(study, settings: dict[str, Any]) -> None:
 
 
 def make_objective(target: Target, base: dict[str, Any], seeds: list[int], folder: Path, objective: str, log):
+    import optuna
+
     def run_trial(trial) -> float:
         values = {**base, **{name: p.suggest(trial) for name, p in target.space.items()}}
+        settings = params_text(settings_of(target.space, trial.params))
         scores = []
         for j, seed in enumerate(seeds):
-            cfg = target.build({**values, **target.trial_only, "seed": seed})
-            run_dir = folder / f"trial-{trial.number:04d}" / f"s{seed}"
-            check_new_run_dir(run_dir)
-            trial.set_user_attr("runs", [*trial.user_attrs.get("runs", []), str(run_dir)])
-            evals = train_reporting(target, trial, cfg, run_dir, offset=j * cfg.steps, log=log)
+            try:
+                cfg = target.build({**values, **target.trial_only, "seed": seed})
+                run_dir = folder / f"trial-{trial.number:04d}" / f"s{seed}"
+                check_new_run_dir(run_dir)
+                trial.set_user_attr("runs", [*trial.user_attrs.get("runs", []), str(run_dir)])
+                evals = train_reporting(target, trial, cfg, run_dir, offset=j * cfg.steps)
+            except (TrainingError, UsageError) as e:  # a combination the config refuses, a diverged run
+                trial.set_user_attr("error", f"seed {seed}: {e}")
+                print(f"trial {trial.number}: failed, seed {seed}: {e}  {settings}", file=log, flush=True)
+                raise
+            except optuna.TrialPruned as e:
+                print(f"trial {trial.number}: pruned, {e}  {settings}", file=log, flush=True)
+                raise
             best = (max if target.direction == "maximize" else min)(evals) if evals else None
             scores.append(target.score(run_dir) if objective == "final" or best is None else best)
             trial.set_user_attr("scores", scores)
         value = float(np.mean(scores))
-        print(f"trial {trial.number}: {value:.4g} (seeds {', '.join(f'{s:.4g}' for s in scores)})  "
-              f"{params_text(settings_of(target.space, trial.params))}", file=log, flush=True)
+        print(f"trial {trial.number}: {value:.4g} (seeds {', '.join(f'{s:.4g}' for s in scores)})  {settings}",
+              file=log, flush=True)
         return value
 
     return run_trial
 
 
-def train_reporting(target: Target, trial, cfg, run_dir: Path, offset: int, log) -> list[float]:
+def train_reporting(target: Target, trial, cfg, run_dir: Path, offset: int) -> list[float]:
     """Train one run, reporting each evaluation to the trial at `offset` + step and stopping the run when the
     pruner says so; returns the evaluations seen."""
     import optuna
@@ -237,17 +258,8 @@ def train_reporting(target: Target, trial, cfg, run_dir: Path, offset: int, log)
         if step < cfg.steps and trial.should_prune():  # never on a run's final evaluation
             raise optuna.TrialPruned(f"seed {cfg.seed} at step {step}: {value:.4g}")
 
-    try:
-        with watch(report):
-            status = target.train(cfg, run_dir)
-    except (TrainingError, UsageError) as e:
-        trial.set_user_attr("error", f"seed {cfg.seed}: {e}")
-        print(f"trial {trial.number}: failed, seed {cfg.seed}: {e}", file=log, flush=True)
-        raise
-    except optuna.TrialPruned as e:
-        settings = params_text(settings_of(target.space, trial.params))
-        print(f"trial {trial.number}: pruned, {e}  {settings}", file=log, flush=True)
-        raise
+    with watch(report):
+        status = target.train(cfg, run_dir)
     if status == "interrupted":
         raise KeyboardInterrupt
     return evals

@@ -167,6 +167,17 @@ def test_bad_input_is_one_line_and_exit_2(recipe, tmp_path, capsys):
           "gan on shapes does not report eval/mig", prog=genlab)
 
 
+def test_a_search_where_every_trial_fails_stops(recipe, tmp_path, capsys):
+    """Each setting alone is valid, together they are not (4 × 65 steps do not split into 8 minibatches): the trials
+    fail with the config's reason, and the search stops instead of sampling forever."""
+    bad = tmp_path / "joint.toml"
+    bad.write_text(RECIPE.split("[search]")[0] + "[search]\nrollout_steps = [65]\nminibatches = [8]\n")
+    assert rllab(["tune", str(bad), "--trials", "2", "--dir", str(tmp_path / "s")]) == 1
+    err = capsys.readouterr().err
+    assert "2 trials in a row failed; the last: seed 0: config key 'minibatches' must divide" in err
+    assert [t.state for t in study_of(tmp_path / "s", "joint").trials] == [TrialState.FAIL] * 2
+
+
 def test_genlab_tune_searches_a_vae(tmp_path, capsys):
     args = ["tune", "vae", "--trials", "2", "--seeds", "1", "--steps", "30", "--metric", "eval/iwae", "--dir",
             str(tmp_path), "metrics=none", "eval_k=4", "eval_samples=50", "eval_images=50", "latent_dim=4",
