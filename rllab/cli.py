@@ -144,8 +144,9 @@ def make_parser() -> Parser:
     return parser
 
 
-def resolve_values(args: argparse.Namespace) -> tuple[str, dict[str, Any], str | None]:
-    """(algo, config values, recipe): recipe < --flags < key=value, each key checked to belong to the algorithm."""
+def resolve_values(args: argparse.Namespace) -> tuple[str, dict[str, Any], str | None, str | None]:
+    """(algo, config values, recipe, a note on the recipe chosen): recipe < --flags < key=value, each key checked to
+    belong to the algorithm."""
     names = [i for i in args.items if "=" not in i]
     overrides = parse_overrides([i for i in args.items if "=" in i])
     if len(names) > 1:
@@ -179,14 +180,15 @@ def resolve_values(args: argparse.Namespace) -> tuple[str, dict[str, Any], str |
         other = next((name for name in ALGOS if key not in keys[algo] and key in keys[name]), None)
         if other:  # e.g. buffer_size given to ppo: say whose setting it is, not just "unknown"
             raise UsageError(f"config key '{key}' is a {other} setting; {algo} does not use it")
-    if note and distributed.launched_main():
-        print(note, file=sys.stderr)
-    return algo, values, recipe
+    return algo, values, recipe, note
 
 
 def resolve_config(args: argparse.Namespace) -> tuple[str, Any]:
-    algo, values, _ = resolve_values(args)
-    return algo, build(ALGOS[algo].config, values)
+    algo, values, _, note = resolve_values(args)
+    cfg = build(ALGOS[algo].config, values)
+    if note and distributed.launched_main():  # once the config is good: a bad one is one line alone
+        print(note, file=sys.stderr)
+    return algo, cfg
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -271,9 +273,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if distributed.launched_size() > 1:
         raise UsageError("tune trains each trial in one process; start it without torchrun (--jobs J runs J trials "
                          "at once)")
-    algo, values, recipe = resolve_values(args)
+    algo, values, recipe, note = resolve_values(args)
     table = recipes.search_table(recipe) if recipe else None
     config = ALGOS[algo].config
+    build(config, values)
+    if note:
+        print(note, file=sys.stderr)
     space = parse_space(search.SPACES[algo] if table is None else table, [f.name for f in fields(config)])
     env_name = values.get("env", config.env).rpartition(":")[2].replace("/", "-").lower()
     target = tune.Target(
