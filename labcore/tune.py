@@ -142,14 +142,14 @@ def tune(args: argparse.Namespace, target: Target, argv: list[str]) -> int:
         raise TrainingError("a --jobs process failed; see its output above")
     if args.worker:
         return 0
-    summary = summarize(study, target, settings)
+    summary = summarize(study, target.space, target.direction, target.metric, settings)
     if args.out and summary["best"]:
-        write_recipe(args.out, target, base, summary, name, shown_url(storage.url))
+        write_recipe(args.out, target.prog, target.head, base, summary, shown_url(storage.url), target.describe_score)
         print(f"wrote the best trial as a recipe: {args.out}", file=log)
     if args.json:
         print(json.dumps(summary))
     else:
-        print_table(summary, target)
+        print_table(summary)
     return 0
 
 
