@@ -223,7 +223,7 @@ def draw(curves: dict[str, dict], summary: dict | None, args: argparse.Namespace
     colors = {}
     for label, c in curves.items():
         line, = ax.plot(c["steps"], c["estimate"], marker="o" if len(c["steps"]) == 1 else None,
-                        label=f"{label} ({c['runs']} runs)")
+                        label=f"{label} ({runs_text(c['runs'])})")
         colors[label] = line.get_color()
         ax.fill_between(c["steps"], c["low"], c["high"], color=colors[label], alpha=0.2, linewidth=0)
     ax.set_xlabel("step")
@@ -243,9 +243,13 @@ def draw(curves: dict[str, dict], summary: dict | None, args: argparse.Namespace
     plt.close(fig)
 
 
+def runs_text(n: int) -> str:
+    return f"{n} run{'' if n == 1 else 's'}"
+
+
 def print_summary(summary: dict[str, Any], args: argparse.Namespace) -> None:
     for label, g in summary["groups"].items():
-        line = f"{label}: {len(g['runs'])} runs"
+        line = f"{label}: {runs_text(len(g['runs']))}"
         for name in ("iqm", "median", "mean", "optimality_gap"):
             if name in g:
                 point, low, high = g[name]
