@@ -6,8 +6,10 @@ Each seed runs `rllab train RECIPE --seed S` in a fresh process and reports two 
 of the whole command (start-up and imports, ~3.5 s of them torch's, included: what a user waits for) and
 the training time the run records in eval.json (from the run's start to its final evaluation). Then
 `rllab eval RUN --episodes 20 --json` on the final weights. Prints a table and one JSON line. The runs go to a
-temporary folder, or to `--runs DIR` (DIR/sS) to keep them; `--plot PNG` draws their periodic greedy evaluations
-with `rllab plot --aggregate` (the IQM over seeds with its 95 % bootstrap band, and the final scores' intervals).
+temporary folder, or to `--runs DIR` (DIR/sS) to keep them; `--plot PNG` draws their learning curves with
+`rllab plot --tag rollout/ep_rew_mean --aggregate`: the IQM over seeds of the training episodes' mean return (the last
+100 episodes, as SB3 logs it) with its 95 % bootstrap band, and the intervals of its last value (the greedy scores'
+are in the table).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, help="count seeds whose final score reaches this")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     parser.add_argument("--runs", type=Path, help="keep the runs in this folder (default: a temporary one)")
-    parser.add_argument("--plot", type=Path, help="draw the runs' eval/mean_reward curves and final scores here")
+    parser.add_argument("--plot", type=Path, help="draw the runs' learning curves (rollout/ep_rew_mean) here")
     overrides, rest = split_overrides(sys.argv[1:])
     args = parser.parse_args(rest)
     rows = []
@@ -64,8 +66,9 @@ def main() -> None:
             print(f"seed {seed}: {score['mean_return']:8.1f} ± {score['std_return']:6.1f}   {wall:6.1f} s wall, "
                   f"{train_s:6.1f} s training", flush=True)
         if args.plot:
-            subprocess.run(["rllab", "plot", *(str(folder / f"s{s}") for s in args.seeds), "--tag", "eval/mean_reward",
-                            "--aggregate", "--out", str(args.plot), "--force"], check=True, stdout=subprocess.DEVNULL)
+            runs = [str(folder / f"s{s}") for s in args.seeds]
+            subprocess.run(["rllab", "plot", *runs, "--tag", "rollout/ep_rew_mean", "--aggregate", "--out",
+                            str(args.plot), "--force"], check=True, stdout=subprocess.DEVNULL)
     means = [r["mean_return"] for r in rows]
     walls = [r["wall_s"] for r in rows]
     trains = [r["train_s"] for r in rows]
