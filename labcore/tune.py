@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 
 from labcore.errors import TrainingError, UsageError
-from labcore.run import check_new_run_dir, watch
 from labcore.space import Param, check_space
 from labcore.study_report import check_out, params_text, print_table, settings_of, summarize, write_recipe
 
@@ -212,6 +211,8 @@ def check_study(study, settings: dict[str, Any]) -> None:
 def make_objective(target: Target, base: dict[str, Any], seeds: list[int], folder: Path, objective: str, log):
     import optuna
 
+    from labcore.run import check_new_run_dir  # torch: imported by the commands that train, not by --help
+
     def run_trial(trial) -> float:
         values = {**base, **{name: p.suggest(trial) for name, p in target.space.items()}}
         settings = params_text(settings_of(target.space, trial.params))
@@ -245,6 +246,8 @@ def train_reporting(target: Target, trial, cfg, run_dir: Path, offset: int) -> l
     """Train one run, reporting each evaluation to the trial at `offset` + step and stopping the run when the
     pruner says so; returns the evaluations seen."""
     import optuna
+
+    from labcore.run import watch
 
     evals: list[float] = []
 

@@ -11,70 +11,23 @@ bootstrapped targets (n = 1 is TD(0)); `gae` — GAE(λ), the general form of bo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
 from labcore import distributed
-from labcore.config import check, to_dict
+from labcore.config import to_dict
 from labcore.errors import TrainingError
 from labcore.optim import scheduled_lr, set_lr
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
-from rllab.config import PolicyGradientConfig
+from rllab.config import ACConfig, PPOConfig
 from rllab.envs import EnvSpec
 from rllab.evaluate import Due, Episodes, EpisodeVideo, evaluate_and_keep_best
 from rllab.policies import ActorCritic, PolicyLearner, build_policy
 from rllab.returns import discounted_returns, explained_variance, gae, nstep_targets
 from rllab.vector import TrainEnvs
-
-
-@dataclass
-class ACConfig(PolicyGradientConfig):
-    rollout_steps: int = 16
-    """Steps per environment between updates (the batch is num_envs × rollout_steps)."""
-    critic: Literal["gae", "mc", "td"] = "td"
-    """Critic targets: mc (discounted returns), td (n-step bootstrapped), gae (GAE(λ))."""
-    n_steps: int = 1
-    """n of the n-step TD targets (critic=td); 1 is TD(0)."""
-    gae_lambda: float = 0.95
-    """λ of GAE (critic=gae): 1 gives Monte Carlo, 0 gives TD(0)."""
-    epochs: int = 1
-    """Passes over each rollout."""
-    minibatches: int = 1
-    """Minibatches per epoch."""
-    clip_range: float = 0.0
-    """PPO ratio clipping ε; 0 turns clipping off."""
-    clip_range_vf: float = 0.0
-    """Clip the value change per update to this (0 = off)."""
-    target_kl: float = 0.0
-    """Stop a rollout's epochs early when the approximate KL passes this (0 = never)."""
-    vec_env: Literal["sync", "async"] = "sync"
-    """Step the environments in this process (sync) or in one worker process each (async: pays only when a step
-    is expensive; docs/performance.md)."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        for key in ("rollout_steps", "n_steps", "epochs", "minibatches"):
-            check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
-        check(0 <= self.gae_lambda <= 1, "gae_lambda", "must be in [0, 1]")
-        for key in ("clip_range", "clip_range_vf", "target_kl"):
-            check(getattr(self, key) >= 0, key, "must be >= 0")
-        check((self.num_envs * self.rollout_steps) % self.minibatches == 0, "minibatches",
-              "must divide num_envs × rollout_steps")
-
-
-@dataclass
-class PPOConfig(ACConfig):
-    rollout_steps: int = 128
-    learning_rate: float = 3e-4
-    critic: Literal["gae", "mc", "td"] = "gae"
-    epochs: int = 10
-    minibatches: int = 4
-    clip_range: float = 0.2
 
 
 def clipped_surrogate(ratio: torch.Tensor, adv: torch.Tensor, clip_range: float) -> torch.Tensor:
@@ -189,8 +142,9 @@ def optimise(learner: ACLearner, batch: dict[str, torch.Tensor], rng: np.random.
     return metrics
 
 
-def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None, algo: str = "ac") -> str:
+def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None) -> str:
     """Train; returns "done" or "interrupted" (a checkpoint is saved either way)."""
+    algo = "ppo" if isinstance(cfg, PPOConfig) else "ac"
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -15,6 +15,7 @@ Exit codes: 0 success, 1 the run failed (e.g. non-finite loss), 2 bad input, 130
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from dataclasses import fields
@@ -22,41 +23,42 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from labcore import distributed, plot, tune
+from labcore import plot, tune
 from labcore.cli import Parser, parse, run_command
 from labcore.config import build, defaults, describe, parse_overrides, read_toml
 from labcore.errors import UsageError, did_you_mean
-from labcore.media import encode_gif
-from labcore.run import check_new_run_dir, default_run_dir, for_this_rank, load_checkpoint, resolve_device
 from labcore.space import parse_space
-from rllab import actor_critic, dqn, recipes, reinforce, search
-from rllab.config import RLConfig
-from rllab.envs import EnvSpec
-from rllab.evaluate import evaluate, play, summary
-from rllab.policies import load_policy
+from rllab import recipes, search
+from rllab.config import ACConfig, DQNConfig, PPOConfig, ReinforceConfig, RLConfig
 
+# Only what --help, list and bad input need is imported above: torch (≈ 2 s) and Gymnasium are imported by the
+# commands that train, evaluate or load a policy (`entry`).
 DEFAULT_RECIPE = "cartpole-dqn"
 
 
 class Algo(NamedTuple):
     config: type
-    train: Any
-    load_policy: Any
+    module: str  # defines train(cfg, run_dir, resume) -> "done" | "interrupted"
     about: str
     one_process: str = ""  # why it does not train data-parallel under torchrun ("" when it does)
+    policy_module: str = "rllab.policies"  # defines load_policy(state, cfg, device)
 
 
 ALGOS = {
-    "dqn": Algo(dqn.DQNConfig, dqn.train, dqn.load_policy, "Deep Q-Network (Double DQN, dueling): discrete actions",
-                "its replay buffer and target network live in one process (num_envs steps several environments)"),
-    "reinforce": Algo(reinforce.ReinforceConfig, reinforce.train, load_policy,
+    "dqn": Algo(DQNConfig, "rllab.dqn", "Deep Q-Network (Double DQN, dueling): discrete actions",
+                "its replay buffer and target network live in one process (num_envs steps several environments)",
+                policy_module="rllab.dqn"),
+    "reinforce": Algo(ReinforceConfig, "rllab.reinforce",
                       "REINFORCE, Monte Carlo policy gradient with an optional learned baseline",
                       "its updates are whole episodes, of uneven length on each process"),
-    "ac": Algo(actor_critic.ACConfig, partial(actor_critic.train, algo="ac"), load_policy,
-               "advantage actor-critic (A2C) with critic=mc|td|gae targets"),
-    "ppo": Algo(actor_critic.PPOConfig, partial(actor_critic.train, algo="ppo"), load_policy,
-                "proximal policy optimisation: clipped, multi-epoch actor-critic"),
+    "ac": Algo(ACConfig, "rllab.actor_critic", "advantage actor-critic (A2C) with critic=mc|td|gae targets"),
+    "ppo": Algo(PPOConfig, "rllab.actor_critic", "proximal policy optimisation: clipped, multi-epoch actor-critic"),
 }
+
+
+def entry(module: str, name: str) -> Any:
+    """`module.name`, imported on first use."""
+    return getattr(importlib.import_module(module), name)
 
 
 def config_help() -> str:
@@ -186,37 +188,24 @@ def resolve_values(args: argparse.Namespace) -> tuple[str, dict[str, Any], str |
 def resolve_config(args: argparse.Namespace) -> tuple[str, Any]:
     algo, values, _, note = resolve_values(args)
     cfg = build(ALGOS[algo].config, values)
+    from labcore import distributed  # torch: only once the input is known to be good
+
     if note and distributed.launched_main():  # once the config is good: a bad one is one line alone
         print(note, file=sys.stderr)
     return algo, cfg
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.resume:
-        given = (args.algo, args.env, args.env_package, args.steps, args.seed, args.run_dir)
-        if args.items or any(v is not None for v in given):
-            raise UsageError("--resume continues a run with its stored config; pass no recipe, flags or overrides")
-        state, run_dir = load_checkpoint(args.resume)
-        algo = state.get("algo")
-        if algo not in ALGOS or not (run_dir / "config.toml").exists():
-            raise UsageError(f"{args.resume} is not an rllab run directory or checkpoint to resume")
-        values = read_toml(run_dir / "config.toml")
-        if args.device:
-            values["device"] = args.device
-        cfg = build(ALGOS[algo].config, values)
-    else:
-        algo, cfg = resolve_config(args)
-        env_name = cfg.env.rpartition(":")[2].replace("/", "-")  # my_envs:MyEnv-v0 → MyEnv-v0
-        run_dir = args.run_dir or default_run_dir(f"{algo}-{env_name}", cfg.seed)
-        check_new_run_dir(run_dir)
-        resolve_device(cfg.device)
-        state = None
+    algo, cfg, run_dir, state = resumed_run(args) if args.resume else new_run(args)
+    from labcore import distributed
+    from labcore.run import for_this_rank
+
     if distributed.launched_size() > 1 and ALGOS[algo].one_process:
         raise UsageError(f"{algo} trains in one process, not under torchrun: {ALGOS[algo].one_process}; "
                          "ac and ppo train data-parallel")
     with distributed.session(cfg.backend):
         main_rank = distributed.is_main()
-        status = ALGOS[algo].train(cfg, run_dir, state and for_this_rank(state))
+        status = entry(ALGOS[algo].module, "train")(cfg, run_dir, state and for_this_rank(state))
     if status == "interrupted":
         if main_rank:
             print(f"interrupted; checkpoint saved. Continue with: rllab train --resume {run_dir}", file=sys.stderr)
@@ -230,16 +219,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def new_run(args: argparse.Namespace) -> tuple[str, Any, Path, None]:
+    algo, cfg = resolve_config(args)  # bad input is answered before torch is imported
+    from labcore.run import check_new_run_dir, default_run_dir, resolve_device
+
+    env_name = cfg.env.rpartition(":")[2].replace("/", "-")  # my_envs:MyEnv-v0 → MyEnv-v0
+    run_dir = args.run_dir or default_run_dir(f"{algo}-{env_name}", cfg.seed)
+    check_new_run_dir(run_dir)
+    resolve_device(cfg.device)
+    return algo, cfg, run_dir, None
+
+
+def resumed_run(args: argparse.Namespace) -> tuple[str, Any, Path, dict]:
+    given = (args.algo, args.env, args.env_package, args.steps, args.seed, args.run_dir)
+    if args.items or any(v is not None for v in given):
+        raise UsageError("--resume continues a run with its stored config; pass no recipe, flags or overrides")
+    from labcore.run import load_checkpoint
+
+    state, run_dir = load_checkpoint(args.resume)
+    algo = state.get("algo")
+    if algo not in ALGOS or not (run_dir / "config.toml").exists():
+        raise UsageError(f"{args.resume} is not an rllab run directory or checkpoint to resume")
+    values = read_toml(run_dir / "config.toml")
+    if args.device:
+        values["device"] = args.device
+    return algo, build(ALGOS[algo].config, values), run_dir, state
+
+
 def load_run(path: Path, device: str = "cpu"):
+    from labcore.run import load_checkpoint, resolve_device
+
     state, run_dir = load_checkpoint(path)
     algo = state.get("algo")
     if algo not in ALGOS:
         raise UsageError(f"{path} holds an unknown algorithm {algo!r}")
     cfg = build(ALGOS[algo].config, state["config"])
-    return ALGOS[algo].load_policy(state, cfg, resolve_device(device)), cfg, run_dir
+    return entry(ALGOS[algo].policy_module, "load_policy")(state, cfg, resolve_device(device)), cfg, run_dir
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from rllab.envs import EnvSpec
+    from rllab.evaluate import evaluate, summary
+
     if args.episodes <= 0:
         raise UsageError(f"--episodes must be positive, not {args.episodes}")
     policy, cfg, run_dir = load_run(args.run, args.device)
@@ -255,6 +276,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_enjoy(args: argparse.Namespace) -> int:
+    from labcore.media import encode_gif
+    from rllab.envs import EnvSpec
+    from rllab.evaluate import play
+
     if args.episodes <= 0:
         raise UsageError(f"--episodes must be positive, not {args.episodes}")
     policy, cfg, run_dir = load_run(args.run)
@@ -270,6 +295,8 @@ def cmd_enjoy(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    from labcore import distributed
+
     if distributed.launched_size() > 1:
         raise UsageError("tune trains each trial in one process; start it without torchrun (--jobs J runs J trials "
                          "at once)")
@@ -284,7 +311,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     target = tune.Target(
         prog="rllab", name=Path(recipe).stem if recipe else f"{algo}-{env_name}", head={"algo": algo},
         base=values, space=space, metric="eval/mean_reward", direction="maximize",
-        build=partial(build, config), train=lambda cfg, run_dir: ALGOS[algo].train(cfg, run_dir, None),
+        build=partial(build, config), train=partial(entry(ALGOS[algo].module, "train"), resume=None),
         score=lambda run_dir: json.loads((run_dir / "eval.json").read_text())["mean_return"],
         describe_score="greedy return", trial_only={"video_freq": 0})
     return tune.tune(args, target, args.argv)

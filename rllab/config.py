@@ -1,5 +1,6 @@
-"""The settings every RL algorithm shares, documented once; each algorithm's config adds its own fields and
-sets its own defaults (the ones here are the policy-gradient methods')."""
+"""The algorithms' configs: the settings every RL algorithm shares, documented once (the defaults here are the
+policy-gradient methods'), then each algorithm's own fields and defaults. They live here, below the training loops,
+so that the CLI reads them (--help, list, a bad key) without importing torch."""
 
 from __future__ import annotations
 
@@ -96,3 +97,104 @@ class PolicyGradientConfig(RLConfig):
         super().__post_init__()
         for key in ("ent_coef", "vf_coef"):
             check(getattr(self, key) >= 0, key, "must be >= 0")
+
+
+@dataclass
+class DQNConfig(RLConfig):
+    learning_rate: float = 6.3e-4
+    max_grad_norm: float = 10.0
+    net_arch: list[int] = field(default_factory=lambda: [256, 256])
+    activation: str = "relu"
+    buffer_size: int = 50_000
+    """Replay capacity in transitions."""
+    batch_size: int = 128
+    """Transitions per gradient step."""
+    learning_starts: int = 1_000
+    """Environment steps of random-ish play before the first gradient step."""
+    train_freq: int = 4
+    """Do `gradient_steps` updates every this many environment steps."""
+    gradient_steps: int = -1
+    """Updates per training round; -1 means one per environment step (= train_freq)."""
+    target_update_interval: int = 250
+    """Update the target network every this many environment steps."""
+    tau: float = 1.0
+    """Target update rate: 1 is a hard copy, < 1 Polyak averaging."""
+    exploration_fraction: float = 0.12
+    """Fraction of training over which ε decays linearly."""
+    exploration_initial_eps: float = 1.0
+    """ε at the start."""
+    exploration_final_eps: float = 0.1
+    """ε after the decay."""
+    loss: Literal["huber", "mse"] = "huber"
+    """TD loss: huber (smooth L1) or mse."""
+    double_q: bool = True
+    """Pick the next action with the online network, value it with the target network."""
+    dueling: bool = False
+    """Dueling head: Q = V + A − mean(A)."""
+    save_replay: bool = True
+    """Save the replay buffer with each checkpoint, so a resumed run is exact (large for Atari)."""
+    vec_env: Literal["sync", "async"] = "sync"
+    """With num_envs > 1: step the environments in this process (sync) or in one worker process each (async)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.buffer_size > 0, "buffer_size", f"must be > 0, not {self.buffer_size}")
+        check(self.batch_size > 0, "batch_size", f"must be > 0, not {self.batch_size}")
+        check(self.train_freq > 0, "train_freq", f"must be > 0, not {self.train_freq}")
+        check(self.gradient_steps == -1 or self.gradient_steps > 0, "gradient_steps", "must be > 0 or -1")
+        check(self.target_update_interval > 0, "target_update_interval", "must be > 0")
+        check(0 < self.tau <= 1, "tau", f"must be in (0, 1], not {self.tau}")
+        check(0 < self.exploration_fraction <= 1, "exploration_fraction", "must be in (0, 1]")
+        for key in ("exploration_initial_eps", "exploration_final_eps"):
+            check(0 <= getattr(self, key) <= 1, key, "must be in [0, 1]")
+
+
+@dataclass
+class ReinforceConfig(PolicyGradientConfig):
+    baseline: bool = True
+    """Subtract a learned V(s) from the returns."""
+
+
+@dataclass
+class ACConfig(PolicyGradientConfig):
+    rollout_steps: int = 16
+    """Steps per environment between updates (the batch is num_envs × rollout_steps)."""
+    critic: Literal["gae", "mc", "td"] = "td"
+    """Critic targets: mc (discounted returns), td (n-step bootstrapped), gae (GAE(λ))."""
+    n_steps: int = 1
+    """n of the n-step TD targets (critic=td); 1 is TD(0)."""
+    gae_lambda: float = 0.95
+    """λ of GAE (critic=gae): 1 gives Monte Carlo, 0 gives TD(0)."""
+    epochs: int = 1
+    """Passes over each rollout."""
+    minibatches: int = 1
+    """Minibatches per epoch."""
+    clip_range: float = 0.0
+    """PPO ratio clipping ε; 0 turns clipping off."""
+    clip_range_vf: float = 0.0
+    """Clip the value change per update to this (0 = off)."""
+    target_kl: float = 0.0
+    """Stop a rollout's epochs early when the approximate KL passes this (0 = never)."""
+    vec_env: Literal["sync", "async"] = "sync"
+    """Step the environments in this process (sync) or in one worker process each (async: pays only when a step
+    is expensive; docs/performance.md)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        for key in ("rollout_steps", "n_steps", "epochs", "minibatches"):
+            check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
+        check(0 <= self.gae_lambda <= 1, "gae_lambda", "must be in [0, 1]")
+        for key in ("clip_range", "clip_range_vf", "target_kl"):
+            check(getattr(self, key) >= 0, key, "must be >= 0")
+        check((self.num_envs * self.rollout_steps) % self.minibatches == 0, "minibatches",
+              "must divide num_envs × rollout_steps")
+
+
+@dataclass
+class PPOConfig(ACConfig):
+    rollout_steps: int = 128
+    learning_rate: float = 3e-4
+    critic: Literal["gae", "mc", "td"] = "gae"
+    epochs: int = 10
+    minibatches: int = 4
+    clip_range: float = 0.2

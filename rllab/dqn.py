@@ -11,9 +11,7 @@ hard copy (τ = 1) or Polyak averaging every `target_update_interval` environmen
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -21,67 +19,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labcore.config import check, to_dict
+from labcore.config import to_dict
 from labcore.errors import TrainingError
 from labcore.nets import conv_encoder, mlp
 from labcore.optim import make_optimizer, scheduled_lr, set_lr
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
-from rllab.config import RLConfig
+from rllab.config import DQNConfig
 from rllab.envs import EnvSpec, is_image, make_env, require_discrete
 from rllab.evaluate import Due, Episodes, EpisodeVideo, evaluate_and_keep_best
 from rllab.replay import ReplayBuffer
 from rllab.vector import TrainEnvs
-
-
-@dataclass
-class DQNConfig(RLConfig):
-    learning_rate: float = 6.3e-4
-    max_grad_norm: float = 10.0
-    net_arch: list[int] = field(default_factory=lambda: [256, 256])
-    activation: str = "relu"
-    buffer_size: int = 50_000
-    """Replay capacity in transitions."""
-    batch_size: int = 128
-    """Transitions per gradient step."""
-    learning_starts: int = 1_000
-    """Environment steps of random-ish play before the first gradient step."""
-    train_freq: int = 4
-    """Do `gradient_steps` updates every this many environment steps."""
-    gradient_steps: int = -1
-    """Updates per training round; -1 means one per environment step (= train_freq)."""
-    target_update_interval: int = 250
-    """Update the target network every this many environment steps."""
-    tau: float = 1.0
-    """Target update rate: 1 is a hard copy, < 1 Polyak averaging."""
-    exploration_fraction: float = 0.12
-    """Fraction of training over which ε decays linearly."""
-    exploration_initial_eps: float = 1.0
-    """ε at the start."""
-    exploration_final_eps: float = 0.1
-    """ε after the decay."""
-    loss: Literal["huber", "mse"] = "huber"
-    """TD loss: huber (smooth L1) or mse."""
-    double_q: bool = True
-    """Pick the next action with the online network, value it with the target network."""
-    dueling: bool = False
-    """Dueling head: Q = V + A − mean(A)."""
-    save_replay: bool = True
-    """Save the replay buffer with each checkpoint, so a resumed run is exact (large for Atari)."""
-    vec_env: Literal["sync", "async"] = "sync"
-    """With num_envs > 1: step the environments in this process (sync) or in one worker process each (async)."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(self.buffer_size > 0, "buffer_size", f"must be > 0, not {self.buffer_size}")
-        check(self.batch_size > 0, "batch_size", f"must be > 0, not {self.batch_size}")
-        check(self.train_freq > 0, "train_freq", f"must be > 0, not {self.train_freq}")
-        check(self.gradient_steps == -1 or self.gradient_steps > 0, "gradient_steps", "must be > 0 or -1")
-        check(self.target_update_interval > 0, "target_update_interval", "must be > 0")
-        check(0 < self.tau <= 1, "tau", f"must be in (0, 1], not {self.tau}")
-        check(0 < self.exploration_fraction <= 1, "exploration_fraction", "must be in (0, 1]")
-        for key in ("exploration_initial_eps", "exploration_final_eps"):
-            check(0 <= getattr(self, key) <= 1, key, "must be in [0, 1]")
 
 
 def td_target(reward: torch.Tensor, next_q: torch.Tensor, terminated: torch.Tensor, gamma: float) -> torch.Tensor:

@@ -10,7 +10,6 @@ time-limit truncation then bootstraps from V of the final observation (without a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium as gym
@@ -22,17 +21,11 @@ from labcore.errors import TrainingError
 from labcore.optim import scheduled_lr, set_lr
 from labcore.optim import step as optimizer_step
 from labcore.run import Run, resolve_device, restore_rng, rng_state, seed_everything
-from rllab.config import PolicyGradientConfig
+from rllab.config import ReinforceConfig
 from rllab.envs import EnvSpec, make_env
 from rllab.evaluate import Due, Episodes, EpisodeVideo, evaluate_and_keep_best
 from rllab.policies import ActorCritic, PolicyLearner, build_policy
 from rllab.returns import discounted_returns, explained_variance
-
-
-@dataclass
-class ReinforceConfig(PolicyGradientConfig):
-    baseline: bool = True
-    """Subtract a learned V(s) from the returns."""
 
 
 def reinforce_loss(logp: torch.Tensor, returns: torch.Tensor, value: torch.Tensor | None,

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -88,3 +89,14 @@ def test_output_piped_into_a_closed_reader_is_not_a_traceback():
     # `true` exits at once, long before rllab has imported torch: every write meets a closed pipe
     proc = subprocess.run("rllab list | true", shell=True, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["train", "--help"], ["train", "nosuch-recipe"],
+                                  ["train", "cartpole-ppo", "learning_rat=1"], ["train", "--algo", "dqn", "gamma=2"]])
+def test_commands_that_do_not_train_answer_without_importing_torch(argv):
+    # torch takes ≈ 2 s to import: --help, list and bad input answer without it (and without Gymnasium)
+    code = ("import sys; from rllab.cli import main; rc = main(sys.argv[1:]); "
+            "print(sorted({'torch', 'gymnasium', 'optuna'} & set(sys.modules))); sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
+    assert proc.returncode in (0, 2) and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"

@@ -2,7 +2,7 @@ import pytest
 
 from labcore.config import build, describe, field_docs, parse_overrides, to_dict
 from labcore.errors import UsageError
-from rllab.dqn import DQNConfig
+from rllab.config import DQNConfig
 
 
 def test_overrides_are_typed():

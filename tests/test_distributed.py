@@ -80,7 +80,8 @@ WORKER = textwrap.dedent('''
     from labcore import distributed
     from labcore.config import build
     from genlab.vae import VAE, VAEConfig
-    from rllab.actor_critic import ACLearner, PPOConfig
+    from rllab.actor_critic import ACLearner
+    from rllab.config import PPOConfig
     from rllab.policies import ActorCritic
     import gymnasium as gym
 

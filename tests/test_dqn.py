@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from labcore.config import build
-from rllab.dqn import DQNConfig, DQNLearner, QNetwork, linear_schedule, td_target
+from rllab.config import DQNConfig
+from rllab.dqn import DQNLearner, QNetwork, linear_schedule, td_target
 
 
 def test_td_target_terminated_vs_truncated():

@@ -10,7 +10,8 @@ import torch
 
 from labcore.config import build
 from labcore.errors import UsageError
-from rllab.actor_critic import ACConfig, ACLearner, PPOConfig, clipped_surrogate, clipped_value_loss
+from rllab.actor_critic import ACLearner, clipped_surrogate, clipped_value_loss
+from rllab.config import ACConfig, PPOConfig
 from rllab.policies import ActorCritic, RunningNorm, diag_gaussian
 from rllab.reinforce import reinforce_loss
 from rllab.returns import explained_variance
