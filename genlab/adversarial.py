@@ -22,53 +22,15 @@ players see, and nothing of the step itself:
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import nn
 
-from genlab.config import TrainConfig
+from genlab.config import AdversarialConfig
 from genlab.gan_losses import d_objective, g_loss
 from genlab.images import grid
-from labcore.config import check
 from labcore.optim import make_optimizer
 from labcore.optim import step as optimizer_step
-
-
-@dataclass
-class AdversarialConfig(TrainConfig):
-    gan_loss: Literal["ns", "hinge", "wgan-gp"] = "ns"
-    """GAN objective: ns (non-saturating), hinge or wgan-gp."""
-    r1_weight: float = 0.0
-    """γ of the R1 penalty (γ/2)·E‖∇D(x)‖² on real inputs (Mescheder et al. 2018); 0 = off."""
-    gp_weight: float = 10.0
-    """λ of the WGAN-GP gradient penalty."""
-    label_smoothing: float = 0.0
-    """One-sided label smoothing for ns: real targets are 1 − this."""
-    d_steps: int = 1
-    """Discriminator steps per generator step (5 is usual for wgan-gp)."""
-    d_learning_rate: float = 0.0
-    """Discriminator step size (0 = learning_rate, the generator's)."""
-    beta1: float = 0.5
-    """Adam β1 of both players (DCGAN: 0.5; hinge + spectral norm: 0)."""
-    beta2: float = 0.999
-    """Adam β2 of both players."""
-    ema: float = 0.999
-    """Decay of the moving average of G's weights used for sampling (0 = sample from G itself)."""
-    g_channels: int = 64
-    """Generator width: channels of its last hidden layer (doubling towards the 4×4 start)."""
-    d_channels: int = 64
-    """Discriminator width: channels of its first layer (doubling at each halving)."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        for key in ("g_channels", "d_channels", "d_steps"):
-            check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
-        check(0 <= self.ema < 1, "ema", "must be in [0, 1)")
-        check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
-        for key in ("gp_weight", "d_learning_rate", "r1_weight"):
-            check(getattr(self, key) >= 0, key, f"must be >= 0, not {getattr(self, key)}")
 
 
 class Adversarial(nn.Module):

@@ -9,45 +9,15 @@ deterministic and there is no prior, so nothing to sample; on shapes the code is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 from torch import nn
 
-from genlab.config import TrainConfig
+from genlab.config import AEConfig
 from genlab.images import grid
 from genlab.losses import decoder_image, log_likelihood
-from genlab.metrics import METRICS, metric_names
-from labcore.config import check
 from labcore.nets import conv_decoder, conv_encoder, mlp, start_size
 from labcore.optim import make_optimizer
 from labcore.optim import step as optimizer_step
-
-
-@dataclass
-class AEConfig(TrainConfig):
-    model: Literal["ae"] = "ae"
-    decoder: Literal["bernoulli", "gaussian"] = "bernoulli"
-    """Likelihood p(x|z): bernoulli (binary-ish images) or gaussian (unit variance)."""
-    metrics: str = "mig"
-    """On shapes: disentanglement metrics of the code at the end of training, comma-separated from mig,
-    factor_vae, beta_vae, sap, dci (the disentangling recipes list all five: minutes at the published sizes),
-    or none."""
-    metric_points: int = 10_000
-    """Disentanglement metrics: training points (MIG's points, the FactorVAE variance estimate)."""
-    metric_test_points: int = 5_000
-    """Disentanglement metrics: held-out points of the metrics that fit a classifier."""
-    metric_batch: int = 64
-    """Disentanglement metrics: images per FactorVAE / β-VAE score point."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        for key in ("metric_points", "metric_test_points", "metric_batch"):
-            check(getattr(self, key) >= 2, key, f"must be >= 2, not {getattr(self, key)}")
-        unknown = set(metric_names(self.metrics)) - set(METRICS)
-        check(not unknown, "metrics", f"unknown {', '.join(sorted(unknown))}; choose from {', '.join(METRICS)} "
-              "or none")
 
 
 def conv_arch(resolution: int, channels: int) -> tuple[list[int], list[int], int]:

@@ -24,26 +24,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from genlab import recipes, search
-from genlab.config import TrainConfig
-from genlab.data import dataset, held_out
-from genlab.images import grid, save_png
-from genlab.latents import rank_dimensions, save_traversal_gif, swap, traversal
-from genlab.metrics import METRICS, metric_names
+from genlab.config import METRICS, TrainConfig, metric_names
 from genlab.models import MODELS, build_config, build_model, config_class, scale_stages, stored_config
 from genlab.report import describe_result
-from genlab.runs import encoder_model, factor_dimension, held_out_images, load_model, out_path
-from genlab.scores import judgeable, objectives, scores
 from genlab.shapes import FACTORS
-from genlab.train import train
-from labcore import distributed, plot, tune
+from labcore import plot, tune
 from labcore.cli import Parser, parse, run_command
 from labcore.config import describe, parse_overrides, read_toml
 from labcore.errors import UsageError
-from labcore.run import check_new_run_dir, default_run_dir, for_this_rank, load_checkpoint, resolve_device
 from labcore.space import parse_space
+
+# Only what --help, list and bad input need is imported above: torch (≈ 2 s) and the modules that use it (the
+# models, data, images, the loop, the scores) are imported by the commands that train, load or evaluate a model.
 
 
 def config_help(model: str | None = None) -> str:
@@ -154,22 +147,11 @@ def make_parser(model: str | None = None) -> Parser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.resume:
-        if args.items or any(v is not None for v in (args.data, args.steps, args.seed, args.run_dir)):
-            raise UsageError("--resume continues a run with its stored config; pass no model, flags or overrides")
-        state, run_dir = load_checkpoint(args.resume)
-        if state.get("algo") not in MODELS:
-            raise UsageError(f"{args.resume} is not a genlab run directory or checkpoint to resume")
-        values = read_toml(run_dir / "config.toml")
-        if args.device:
-            values["device"] = args.device
-        cfg = stored_config(values)
-    else:
-        cfg = build_config(resolve_values(args)[0])
-        run_dir = args.run_dir or default_run_dir(f"{cfg.model}-{cfg.data.split(':')[0]}", cfg.seed)
-        check_new_run_dir(run_dir)
-        resolve_device(cfg.device)
-        state = None
+    cfg, run_dir, state = resumed_run(args) if args.resume else new_run(args)
+    from genlab.train import train
+    from labcore import distributed
+    from labcore.run import for_this_rank
+
     with distributed.session(cfg.backend):
         main_rank = distributed.is_main()
         status = train(cfg, run_dir, state and for_this_rank(state))
@@ -183,6 +165,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run directory: {run_dir}")
     print(describe_result(result))
     return 0
+
+
+def new_run(args: argparse.Namespace) -> tuple[TrainConfig, Path, None]:
+    cfg = build_config(resolve_values(args)[0])  # bad input is answered before torch is imported
+    from labcore.run import check_new_run_dir, default_run_dir, resolve_device
+
+    run_dir = args.run_dir or default_run_dir(f"{cfg.model}-{cfg.data.split(':')[0]}", cfg.seed)
+    check_new_run_dir(run_dir)
+    resolve_device(cfg.device)
+    return cfg, run_dir, None
+
+
+def resumed_run(args: argparse.Namespace) -> tuple[TrainConfig, Path, dict]:
+    if args.items or any(v is not None for v in (args.data, args.steps, args.seed, args.run_dir)):
+        raise UsageError("--resume continues a run with its stored config; pass no model, flags or overrides")
+    from labcore.run import load_checkpoint
+
+    state, run_dir = load_checkpoint(args.resume)
+    if state.get("algo") not in MODELS:
+        raise UsageError(f"{args.resume} is not a genlab run directory or checkpoint to resume")
+    values = read_toml(run_dir / "config.toml")
+    if args.device:
+        values["device"] = args.device
+    return stored_config(values), run_dir, state
 
 
 def resolve_values(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
@@ -200,6 +206,10 @@ def resolve_values(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    from genlab.scores import objectives
+    from genlab.train import train
+    from labcore import distributed
+
     if distributed.launched_size() > 1:
         raise UsageError("tune trains each trial in one process; start it without torchrun (--jobs J runs J trials "
                          "at once)")
@@ -234,8 +244,24 @@ def describe_run(run_dir: Path) -> plot.RunInfo:
     return plot.RunInfo(config=values, groups={"model": model, "data": data}, task=data)
 
 
+def out_path(args: argparse.Namespace, suffixes: tuple[str, ...] = (".png",)) -> Path:
+    """The --out of a command that writes an image, checked before the run is loaded."""
+    if args.out.suffix.lower() not in suffixes:
+        raise UsageError(f"--out must end in {' or '.join(suffixes)}, not {args.out}")
+    if args.out.exists() and not args.force:
+        raise UsageError(f"{args.out} already exists; pass --force to overwrite it or choose another --out")
+    if getattr(args, "n", 1) <= 0:
+        raise UsageError(f"--n must be positive, not {args.n}")
+    return args.out
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     out = out_path(args)
+    import torch
+
+    from genlab.images import grid, save_png
+    from genlab.runs import load_model
+
     model, cfg = load_model(args.run)
     if not model.can_sample:
         raise UsageError("an autoencoder has no prior to sample from; use genlab reconstruct, or train a vae or gan")
@@ -247,6 +273,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     out = out_path(args)
+    import torch
+
+    from genlab.images import grid, save_png
+    from genlab.runs import held_out_images, load_model
+
     model, cfg = load_model(args.run)
     if not model.can_reconstruct:
         raise UsageError(f"this GAN ({cfg.model}) has no encoder, so nothing to reconstruct (a vae-gan has one); "
@@ -265,6 +296,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     unknown = set(metric_names(args.metrics or "")) - set(METRICS)
     if unknown:
         raise UsageError(f"unknown metric {', '.join(sorted(unknown))}; choose from {', '.join(METRICS)} or none")
+    import torch
+
+    from genlab.data import dataset, held_out
+    from genlab.runs import load_model
+    from genlab.scores import judgeable, scores
+
     overrides = {"eval_k": args.k, "eval_samples": args.samples, "metrics": args.metrics,
                  "metric_points": args.metric_points, "metric_test_points": args.metric_test_points}
     model, cfg = load_model(args.run, {k: v for k, v in overrides.items() if v is not None})
@@ -289,6 +326,10 @@ def cmd_traverse(args: argparse.Namespace) -> int:
         raise UsageError(f"--dims must be positive, not {args.dims}")
     if args.limit is not None and args.limit <= 0:
         raise UsageError(f"--limit must be positive, not {args.limit}")
+    from genlab.images import grid, save_png
+    from genlab.latents import save_traversal_gif, traversal
+    from genlab.runs import encoder_model, held_out_images
+
     model, cfg = encoder_model(args.run, "traverse", vae_only=True)
     x = held_out_images(cfg)
     if not 0 <= args.image < len(x):
@@ -308,6 +349,13 @@ def cmd_traverse(args: argparse.Namespace) -> int:
 
 def cmd_swap(args: argparse.Namespace) -> int:
     out = out_path(args)
+    import torch
+
+    from genlab.images import grid, save_png
+    from genlab.latents import rank_dimensions, swap
+    from genlab.runs import encoder_model, factor_dimension, held_out_images
+    from genlab.scores import judgeable
+
     model, cfg = encoder_model(args.run, "swap")
     if args.factor and not judgeable(cfg):
         raise UsageError(f"--factor needs a model trained on the shapes data; this one was trained on {cfg.data!r}")

@@ -14,38 +14,15 @@ a glyph drawn by the DCGAN generator in its own frame, placed by a pose read off
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.adversarial import Adversarial, AdversarialConfig
+from genlab.adversarial import Adversarial
+from genlab.config import GANConfig, InfoGANConfig, VAEGANConfig
 from genlab.gan_nets import TransformerGenerator, discriminator, generator
 from genlab.images import grid
 from genlab.losses import kl_normal, log_bernoulli, reparameterize
-from labcore.config import check
-
-
-@dataclass
-class GANConfig(AdversarialConfig):
-    model: Literal["gan"] = "gan"
-    g_arch: Literal["dcgan", "transformer"] = "dcgan"
-    """Generator: dcgan (transposed convs straight to the image) or transformer (the DCGAN net draws a glyph
-    in its own frame and a spatial transformer places it: rotation, scale, shift read off z)."""
-    d_norm: Literal["auto", "batch", "spectral", "none"] = "auto"
-    """Discriminator normalisation: batch, spectral (on every layer) or none; auto = batch, but none for wgan-gp
-    (batch norm mixes the samples that its per-sample gradient penalty needs apart)."""
-    coord_conv: bool = False
-    """Append x, y coordinate channels before every conv of G and D (CoordConv)."""
-    minibatch_std: bool = False
-    """Give D the batch's feature standard deviation before its last layer, so it can see mode collapse."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(not (self.gan_loss == "wgan-gp" and self.d_norm == "batch"), "d_norm",
-              "batch is not for wgan-gp (batch norm breaks the per-sample gradient penalty); use none or spectral")
 
 
 class GAN(Adversarial):
@@ -71,22 +48,6 @@ class GAN(Adversarial):
     def discriminate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """D's logit (B,) for images x in [0, 1]."""
         return self.discriminator(2 * x - 1), None
-
-
-@dataclass
-class InfoGANConfig(GANConfig):
-    model: Literal["infogan"] = "infogan"
-    categories: int = 3
-    """Values of the uniform categorical code c beside the Gaussian noise (one-hot, first in z). With
-    g_arch = transformer it reaches the glyph only, not the pose: it chooses what is drawn, never where."""
-    info_weight: float = 1.0
-    """λ of the cross-entropy of Q's guess of c on generated images, added to D's and G's losses (a lower bound
-    on the mutual information between c and G(z, c), up to a constant)."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(self.categories >= 2, "categories", f"must be >= 2, not {self.categories}")
-        check(self.info_weight > 0, "info_weight", f"must be > 0, not {self.info_weight}")
 
 
 class InfoGAN(GAN):
@@ -117,20 +78,6 @@ class InfoGAN(GAN):
     def g_terms(self, loss_g, q_fake, z, real):
         info = self.info_loss(q_fake, z)
         return loss_g + self.cfg.info_weight * info, {"loss/info": info.item()}
-
-
-@dataclass
-class VAEGANConfig(GANConfig):
-    model: Literal["vae-gan"] = "vae-gan"
-    recon_weight: float = 0.03
-    """Weight of the negative ELBO of the real batch (encoder q(z|x), G as the Bernoulli decoder) in G's loss."""
-    recon_beta: float = 1.0
-    """Weight of the KL to N(0, I) in that negative ELBO."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(self.recon_weight > 0, "recon_weight", f"must be > 0, not {self.recon_weight}")
-        check(self.recon_beta >= 0, "recon_beta", f"must be >= 0, not {self.recon_beta}")
 
 
 class VAEGAN(GAN):

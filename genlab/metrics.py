@@ -37,14 +37,9 @@ import numpy as np
 import torch
 
 from genlab import shapes
+from genlab.config import METRICS
 
 Represent = Callable[[np.ndarray], np.ndarray]
-METRICS = ("mig", "factor_vae", "beta_vae", "sap", "dci")
-
-
-def metric_names(spec: str) -> tuple[str, ...]:
-    """The metrics of a comma-separated spec ("mig,dci"; "none" or "" for none)."""
-    return () if spec.strip() in ("", "none") else tuple(m.strip() for m in spec.split(","))
 
 
 @dataclass

@@ -1,6 +1,6 @@
-"""Every genlab model by name, as `rllab`'s ALGOS maps an algorithm to its config: the model's config (its own
-fields on top of `genlab.config.TrainConfig`) and what builds it. The training loop (`genlab.train`) knows no
-model; it uses the same few verbs of each:
+"""Every genlab model by name, as `rllab`'s ALGOS maps an algorithm to its config: the model's config
+(`genlab.config`: its own fields on top of `TrainConfig`) and what builds it, importing the model's module (and
+torch) only then. The training loop (`genlab.train`) knows no model; it uses the same few verbs of each:
 
     batches_per_step     real batches one update takes (the loop draws batch_size × this images)
     optimizers           every optimiser the model steps, by name (checkpointed; lr_schedule scales them)
@@ -18,17 +18,22 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from torch import nn
-
-from genlab.ae import AE, AEConfig
-from genlab.config import TrainConfig
-from genlab.gan import GAN, VAEGAN, GANConfig, InfoGAN, InfoGANConfig, VAEGANConfig
-from genlab.sprite_gan import SpriteGAN, SpriteGANConfig
-from genlab.vae import VAE, FactorVAE, VAEConfig
+from genlab.config import (
+    AEConfig,
+    GANConfig,
+    InfoGANConfig,
+    SpriteGANConfig,
+    TrainConfig,
+    VAEConfig,
+    VAEGANConfig,
+)
 from labcore.config import build, defaults
 from labcore.errors import UsageError, did_you_mean
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class Model(NamedTuple):
@@ -37,21 +42,54 @@ class Model(NamedTuple):
     about: str
 
 
-def _vae(cfg: VAEConfig, channels: int, resolution: int, dataset_size: int) -> VAE:
+# Each builder imports its model's module, and torch with it, only when it builds one: the CLI reads this table
+# for --help, list and bad input without torch (≈ 2 s).
+def _vae(cfg: VAEConfig, channels: int, resolution: int, dataset_size: int) -> nn.Module:
+    from genlab.vae import VAE, FactorVAE
+
     return (FactorVAE if cfg.objective == "factor-vae" else VAE)(cfg, channels, resolution, dataset_size)
+
+
+def _ae(cfg: AEConfig, channels: int, resolution: int, dataset_size: int) -> nn.Module:
+    from genlab.ae import AE
+
+    return AE(cfg, channels, resolution)
+
+
+def _gan(cfg: GANConfig, channels: int, resolution: int, dataset_size: int) -> nn.Module:
+    from genlab.gan import GAN
+
+    return GAN(cfg, channels, resolution)
+
+
+def _infogan(cfg: InfoGANConfig, channels: int, resolution: int, dataset_size: int) -> nn.Module:
+    from genlab.gan import InfoGAN
+
+    return InfoGAN(cfg, channels, resolution)
+
+
+def _vae_gan(cfg: VAEGANConfig, channels: int, resolution: int, dataset_size: int) -> nn.Module:
+    from genlab.gan import VAEGAN
+
+    return VAEGAN(cfg, channels, resolution)
+
+
+def _sprite_gan(cfg: SpriteGANConfig, channels: int, resolution: int, dataset_size: int) -> nn.Module:
+    from genlab.sprite_gan import SpriteGAN
+
+    return SpriteGAN(cfg, channels, resolution)
 
 
 MODELS = {
     "vae": Model(VAEConfig, _vae, "variational autoencoder; objective = elbo (β-VAE with beta > 1), capacity, "
                  "beta-tcvae or factor-vae"),
-    "ae": Model(AEConfig, lambda cfg, c, r, n: AE(cfg, c, r), "autoencoder: a deterministic code, nothing to sample"),
-    "gan": Model(GANConfig, lambda cfg, c, r, n: GAN(cfg, c, r), "GAN with DCGAN or spatial-transformer networks; "
-                 "gan_loss = ns, hinge or wgan-gp"),
-    "infogan": Model(InfoGANConfig, lambda cfg, c, r, n: InfoGAN(cfg, c, r),
+    "ae": Model(AEConfig, _ae, "autoencoder: a deterministic code, nothing to sample"),
+    "gan": Model(GANConfig, _gan, "GAN with DCGAN or spatial-transformer networks; gan_loss = ns, hinge or wgan-gp"),
+    "infogan": Model(InfoGANConfig, _infogan,
                      "InfoGAN: a categorical code that D's head Q must read back from the image"),
-    "vae-gan": Model(VAEGANConfig, lambda cfg, c, r, n: VAEGAN(cfg, c, r),
+    "vae-gan": Model(VAEGANConfig, _vae_gan,
                      "VAE-GAN: an encoder trained with G as its decoder; G also learns from reconstruction"),
-    "sprite-gan": Model(SpriteGANConfig, lambda cfg, c, r, n: SpriteGAN(cfg, c, r),
+    "sprite-gan": Model(SpriteGANConfig, _sprite_gan,
                         "a GAN on the codes of sprites learnt first by reconstruction (images of rigid objects)"),
 }
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from labcore.config import read_toml
-from labcore.distributed import launched_main
 from labcore.errors import UsageError, did_you_mean
 
 
@@ -67,6 +66,8 @@ def resolve(name: str, models: tuple[str, ...], data: str | None = None) -> dict
         values = load(name)[0]
         kind = str(values.get("data", "shapes")).split(":")[0]
         if data is not None and data.split(":")[0] != kind:
+            from labcore.distributed import launched_main  # torch: imported here only, not by --help or list
+
             if launched_main():  # said once, not by every process of a torchrun job
                 print(f"note: the {name} recipe is tuned for {kind}, so {name} on {data} starts from its defaults "
                       f"(to use the recipe anyway, pass its file: {available()[name]})")

@@ -1,10 +1,9 @@
 """Loading a finished (or stopped) genlab run for the commands that use it: its model and config, its
-held-out images, the dimension of its code that carries a factor, and checks on the output path and the kind
-of model a command needs."""
+held-out images, the dimension of its code that carries a factor, and a check on the kind of model a command
+needs."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -37,16 +36,6 @@ def load_model(path: Path, overrides: dict[str, Any] | None = None) -> tuple[tor
     except RuntimeError:
         raise UsageError(f"{path} does not match the model its config describes") from None
     return model.eval(), cfg
-
-
-def out_path(args: argparse.Namespace, suffixes: tuple[str, ...] = (".png",)) -> Path:
-    if args.out.suffix.lower() not in suffixes:
-        raise UsageError(f"--out must end in {' or '.join(suffixes)}, not {args.out}")
-    if args.out.exists() and not args.force:
-        raise UsageError(f"{args.out} already exists; pass --force to overwrite it or choose another --out")
-    if getattr(args, "n", 1) <= 0:
-        raise UsageError(f"--n must be positive, not {args.n}")
-    return args.out
 
 
 def held_out_images(cfg: TrainConfig, n: int | None = None) -> torch.Tensor:

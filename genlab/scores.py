@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from genlab import shapes
-from genlab.metrics import FactorSpace, evaluate, metric_names
+from genlab.config import metric_names
+from genlab.metrics import FactorSpace, evaluate
 from genlab.quality import judge
 
 if TYPE_CHECKING:

@@ -30,17 +30,15 @@ stage 2 (D steps, then a G step, the averaged G that samples) is `genlab.adversa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.adversarial import Adversarial, AdversarialConfig
+from genlab.adversarial import Adversarial
+from genlab.config import SpriteGANConfig
 from genlab.images import grid
 from genlab.sprites import bce, frame_losses, into_frame, moments, place, turned
-from labcore.config import check
 from labcore.nets import mlp
 from labcore.optim import set_lr
 from labcore.optim import step as optimizer_step
@@ -52,45 +50,6 @@ SIZE_BINS, SIZE_RANGE = 256, 4.0  # prior_sizes: the histogram of log s spans me
 def code_mlp(inputs: int, width: int, outputs: int) -> nn.Sequential:
     """G's and D's network on codes: three hidden layers with leaky ReLUs (slope 0.2, as DCGAN's D)."""
     return mlp(inputs, [width] * 3, outputs, act=lambda: nn.LeakyReLU(0.2))
-
-
-@dataclass
-class SpriteGANConfig(AdversarialConfig):
-    model: Literal["sprite-gan"] = "sprite-gan"
-    g_channels: int = 64
-    """Width of G's MLP on codes (three hidden layers)."""
-    d_channels: int = 64
-    """Width of D's MLP on codes (three hidden layers)."""
-    sprites: int = 6
-    """How many sprites (more than the objects in the data is safe: spares share an object)."""
-    sprite_steps: int = 3000
-    """Steps of stage 1 (learning the sprites by reconstruction) before the GAN on codes. A `--steps` budget
-    given without it splits in the recipe's proportions."""
-    sprite_angles: int = 128
-    """Angles tried when fitting a sprite to an image (the pose's rotation is on this grid)."""
-    sprite_learning_rate: float = 3e-2
-    """Adam step size of the sprites' pixels: constant, then decaying to 0 over stage 1's last 30 % (its own
-    schedule, in place of lr_schedule's)."""
-    fourier_features: int = 40
-    """Random Fourier features of the code that D sees beside it (Tancik et al. 2020), 0 = none."""
-    fourier_scale: float = 3.0
-    """Standard deviation of those features' frequencies, per standard deviation of the code."""
-    prior_sizes: bool = False
-    """Draw each sample's size with its sprite from the real codes' histogram of (sprite, log size), as its sprite
-    alone is drawn otherwise (a conditional GAN whose labels come from the data): G then gives the angle and
-    position for that sprite at that size, and D judges the whole code. The sizes of shapes lie on a grid that
-    G's continuous map blurs; drawn from the data they are exact."""
-
-    stages = ("sprite_steps",)
-
-    def __post_init__(self):
-        super().__post_init__()
-        for key in ("sprites", "sprite_steps", "sprite_angles", "sprite_learning_rate"):
-            check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
-        check(self.fourier_features >= 0, "fourier_features", f"must be >= 0, not {self.fourier_features}")
-        check(self.fourier_scale > 0, "fourier_scale", f"must be > 0, not {self.fourier_scale}")
-        check(self.sprite_steps < self.steps, "sprite_steps",
-              f"must be below steps ({self.steps}): the GAN on codes trains after the sprites")
 
 
 class SpriteGAN(Adversarial):

@@ -17,14 +17,12 @@ The encoder and decoder are the autoencoder's (`genlab.ae.conv_autoencoder`), th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.ae import AEConfig, conv_autoencoder
+from genlab.ae import conv_autoencoder
+from genlab.config import VAEConfig
 from genlab.images import grid
 from genlab.latents import swap, traversal
 from genlab.losses import (
@@ -38,53 +36,10 @@ from genlab.losses import (
     permute_dims,
     reparameterize,
 )
-from labcore.config import check
 from labcore.errors import UsageError
 from labcore.nets import mlp
 from labcore.optim import make_optimizer
 from labcore.optim import step as optimizer_step
-
-
-@dataclass
-class VAEConfig(AEConfig):
-    model: Literal["vae"] = "vae"
-    objective: Literal["elbo", "capacity", "beta-tcvae", "factor-vae"] = "elbo"
-    """elbo (β·KL), capacity (annealed KL capacity), beta-tcvae or factor-vae."""
-    beta: float = 1.0
-    """Weight of the KL term (1 = the ELBO; > 1 = β-VAE); of the total correlation for beta-tcvae."""
-    alpha: float = 1.0
-    """beta-tcvae: weight of the index-code mutual information."""
-    gamma: float = 1.0
-    """beta-tcvae: weight of the dimension-wise KL."""
-    tc_estimator: Literal["mss", "mws"] = "mss"
-    """beta-tcvae: minibatch stratified (mss) or weighted (mws) sampling estimate of q(z)."""
-    capacity_max: float = 25.0
-    """capacity: the KL target's final value, in nats."""
-    capacity_steps: int = 100_000
-    """capacity: steps over which the KL target rises linearly from 0 to capacity_max."""
-    capacity_weight: float = 1000.0
-    """capacity: weight of |KL − target|."""
-    factor_gamma: float = 35.0
-    """factor-vae: weight of the discriminator's total-correlation estimate."""
-    disc_hidden: int = 1000
-    """factor-vae: width of the discriminator's hidden layers."""
-    disc_layers: int = 6
-    """factor-vae: hidden layers of the discriminator."""
-    disc_learning_rate: float = 1e-4
-    """factor-vae: discriminator Adam step size (β = 0.5, 0.9)."""
-    eval_k: int = 1000
-    """Importance samples of the IWAE bound at the end of training."""
-    traversal_limit: float = 2.5
-    """Latent traversals sweep each dimension over ±this (prior standard deviations)."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        for key in ("beta", "alpha", "gamma", "capacity_max", "capacity_weight", "factor_gamma"):
-            check(getattr(self, key) >= 0, key, f"must be >= 0, not {getattr(self, key)}")
-        for key in ("capacity_steps", "disc_hidden", "disc_layers", "eval_k"):
-            check(getattr(self, key) > 0, key, f"must be > 0, not {getattr(self, key)}")
-        check(self.disc_learning_rate > 0, "disc_learning_rate", "must be > 0")
-        check(self.traversal_limit > 0, "traversal_limit", "must be > 0")
 
 
 class VAE(nn.Module):

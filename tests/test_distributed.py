@@ -79,7 +79,8 @@ WORKER = textwrap.dedent('''
     import torch
     from labcore import distributed
     from labcore.config import build
-    from genlab.vae import VAE, VAEConfig
+    from genlab.config import VAEConfig
+    from genlab.vae import VAE
     from rllab.actor_critic import ACLearner
     from rllab.config import PPOConfig
     from rllab.policies import ActorCritic

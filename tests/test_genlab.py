@@ -2,6 +2,8 @@
 
 import json
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -263,3 +265,15 @@ def test_help_lists_the_chosen_models_keys(capsys):
     assert main(["train", "beta-tcvae", "--help"]) == 0  # a recipe: its model's keys
     out = capsys.readouterr().out
     assert "tc_estimator" in out and "sprite_angles" not in out and "gan_loss" not in out
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["train", "--help"], ["train", "vae", "--help"],
+                                  ["train", "beta-tcvae", "--help"], ["train", "nosuch-recipe"],
+                                  ["train", "vae", "learning_rat=1"], ["train", "gan", "beta=2"]])
+def test_commands_that_do_not_train_answer_without_importing_torch(argv):
+    # torch takes ≈ 2 s to import: --help, list and bad input answer without it
+    code = ("import sys; from genlab.cli import main; rc = main(sys.argv[1:]); "
+            "print(sorted({'torch', 'optuna', 'sklearn', 'PIL'} & set(sys.modules))); sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
+    assert proc.returncode in (0, 2) and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"

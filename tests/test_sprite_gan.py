@@ -173,8 +173,8 @@ def test_sprite_gan_takes_any_image_size_and_a_tiny_data_set(tmp_path, capsys):
 
 
 def test_a_steps_budget_splits_in_the_recipes_proportions(tmp_path):
+    from genlab.config import SpriteGANConfig
     from genlab.models import scale_stages
-    from genlab.sprite_gan import SpriteGANConfig
 
     base = {"steps": 43000, "sprite_steps": 3000}
     assert scale_stages(SpriteGANConfig, base, {"steps": 200}) == {"sprite_steps": 14}
