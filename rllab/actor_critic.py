@@ -27,7 +27,7 @@ from rllab.envs import EnvSpec
 from rllab.evaluate import Due, Episodes, EpisodeVideo, evaluate_and_keep_best
 from rllab.policies import ActorCritic, PolicyLearner, build_policy
 from rllab.returns import discounted_returns, explained_variance, gae, nstep_targets
-from rllab.vector import TrainEnvs
+from rllab.vector import NativeEnvs, TrainEnvs, train_envs
 
 
 def clipped_surrogate(ratio: torch.Tensor, adv: torch.Tensor, clip_range: float) -> torch.Tensor:
@@ -65,8 +65,7 @@ class ACLearner(PolicyLearner):
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         cfg = self.cfg
-        dist, value = self.policy.dist_and_value(batch["obs"])
-        logp = dist.log_prob(batch["action"])
+        logp, entropy, value = self.policy.evaluate_actions(batch["obs"], batch["action"])
         adv = batch["adv"]
         if cfg.normalize_advantage and len(adv) > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -74,7 +73,7 @@ class ACLearner(PolicyLearner):
         ratio = log_ratio.exp()
         policy_loss = clipped_surrogate(ratio, adv, cfg.clip_range)
         value_loss = clipped_value_loss(value, batch["value"], batch["target"], cfg.clip_range_vf)
-        entropy = dist.entropy().mean()
+        entropy = entropy.mean()
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
         if not torch.isfinite(loss):
             raise TrainingError(f"non-finite loss ({loss.item()}); try a lower learning_rate")
@@ -87,7 +86,8 @@ class ACLearner(PolicyLearner):
                 "train/approx_kl": approx_kl, "train/clip_fraction": clip_fraction}
 
 
-def collect_rollout(envs: TrainEnvs, policy: ActorCritic, steps: int, episodes: Episodes) -> dict[str, np.ndarray]:
+def collect_rollout(envs: TrainEnvs | NativeEnvs, policy: ActorCritic, steps: int,
+                    episodes: Episodes) -> dict[str, np.ndarray]:
     """`steps` steps of every sub-env with the current policy (the actor only), from `envs.obs`.
 
     Returns obs and the true next obs (T, N, ...), action (T, N, ...) as the policy sampled it, and logp, reward,
@@ -101,10 +101,8 @@ def collect_rollout(envs: TrainEnvs, policy: ActorCritic, steps: int, episodes: 
     sampled = []
     for t in range(T):
         out["obs"][t] = envs.obs
-        with torch.no_grad():
-            dist = policy.dist(torch.as_tensor(envs.obs, device=device))
-            action = dist.sample()
-            out["logp"][t] = dist.log_prob(action).cpu().numpy()
+        action, logp = policy.sample(torch.as_tensor(envs.obs, device=device))
+        out["logp"][t] = logp.cpu().numpy()
         sampled.append(action)
         out["final"][t], out["reward"][t], out["terminated"][t], out["done"][t] = envs.step(
             policy.env_action(action), episodes)
@@ -149,7 +147,7 @@ def train(cfg: ACConfig, run_dir: Path, resume: dict | None = None) -> str:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rng = seed_everything(cfg.seed)
-    envs = TrainEnvs(EnvSpec.of(cfg), cfg.num_envs, cfg.vec_env, rng)
+    envs = train_envs(EnvSpec.of(cfg), cfg.num_envs, cfg.vec_env, rng)
     policy = build_policy(cfg, envs).to(device)
     distributed.broadcast_state(policy)  # every rank starts from rank 0's weights
     learner = ACLearner(policy, cfg)

@@ -133,8 +133,9 @@ class DQNConfig(RLConfig):
     """Dueling head: Q = V + A − mean(A)."""
     save_replay: bool = True
     """Save the replay buffer with each checkpoint, so a resumed run is exact (large for Atari)."""
-    vec_env: Literal["sync", "async"] = "sync"
-    """With num_envs > 1: step the environments in this process (sync) or in one worker process each (async)."""
+    vec_env: Literal["sync", "async", "native"] = "sync"
+    """Step the environments in this process (sync), in one worker process each (async), or all in one NumPy step
+    by Gymnasium's own vectorised CartPole (native; CartPole-v0/v1 only)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -153,6 +154,9 @@ class DQNConfig(RLConfig):
 class ReinforceConfig(PolicyGradientConfig):
     baseline: bool = True
     """Subtract a learned V(s) from the returns."""
+    vec_env: Literal["sync", "native"] = "sync"
+    """sync: num_envs environments in this process, only the unfinished ones stepped; native: Gymnasium's own
+    vectorised CartPole, all stepped in one NumPy call (CartPole-v0/v1 only)."""
 
 
 @dataclass
@@ -175,9 +179,10 @@ class ACConfig(PolicyGradientConfig):
     """Clip the value change per update to this (0 = off)."""
     target_kl: float = 0.0
     """Stop a rollout's epochs early when the approximate KL passes this (0 = never)."""
-    vec_env: Literal["sync", "async"] = "sync"
-    """Step the environments in this process (sync) or in one worker process each (async: pays only when a step
-    is expensive; docs/performance.md)."""
+    vec_env: Literal["sync", "async", "native"] = "sync"
+    """Step the environments in this process (sync), in one worker process each (async: pays only when a step
+    is expensive), or all in one NumPy step by Gymnasium's own vectorised CartPole (native; CartPole-v0/v1 only;
+    docs/performance.md)."""
 
     def __post_init__(self):
         super().__post_init__()

@@ -29,7 +29,7 @@ from rllab.config import DQNConfig
 from rllab.envs import EnvSpec, is_image, make_env, require_discrete
 from rllab.evaluate import Due, Episodes, EpisodeVideo, evaluate_and_keep_best
 from rllab.replay import ReplayBuffer
-from rllab.vector import TrainEnvs
+from rllab.vector import train_envs
 
 
 def td_target(reward: torch.Tensor, next_q: torch.Tensor, terminated: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -141,7 +141,7 @@ def train(cfg: DQNConfig, run_dir: Path, resume: dict | None = None) -> str:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rng = seed_everything(cfg.seed)
-    envs = TrainEnvs(EnvSpec.of(cfg), cfg.num_envs, cfg.vec_env, rng)
+    envs = train_envs(EnvSpec.of(cfg), cfg.num_envs, cfg.vec_env, rng)
     n_actions = require_discrete(envs, cfg.env, "dqn")
     space = envs.single_observation_space
     learner = DQNLearner(build_q(cfg, space, n_actions).to(device), cfg)

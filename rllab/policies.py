@@ -54,6 +54,15 @@ class RunningNorm(nn.Module):
         return ((x - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-self.clip, self.clip)
 
 
+def categorical_logp_entropy(logits: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """log π(a|s) and the entropy of the categorical distribution softmax(logits): logits (B, A), action (B,) →
+    (B,), (B,). The same values as torch.distributions.Categorical's, in a third of its time on CartPole-sized
+    batches (its argument broadcasting and lazy properties cost more than the network; docs/performance.md)."""
+    logp_all = logits.log_softmax(-1)  # (B, A)
+    entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return logp_all.gather(-1, action.long().unsqueeze(-1)).squeeze(-1), entropy
+
+
 def diag_gaussian(mean: torch.Tensor, log_std: torch.Tensor) -> Distribution:
     """N(mean, diag(exp(log_std)²)) over the last dimension; log_prob and entropy sum over it."""
     return Independent(Normal(mean, log_std.exp().expand_as(mean), validate_args=False), 1, validate_args=False)
@@ -103,8 +112,25 @@ class ActorCritic(nn.Module):
     def value(self, obs: torch.Tensor) -> torch.Tensor:  # (B,)
         return self.value_head(self.critic_trunk(self._in(obs))).squeeze(-1)
 
-    def dist_and_value(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
-        return self.dist(obs), self.value(obs)
+    def evaluate_actions(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(log π(a|s), entropy of π(·|s), V(s)), all (B,), for the learners' losses."""
+        if self.discrete:
+            return *categorical_logp_entropy(self.policy_head(self.actor_trunk(self._in(obs))), action), self.value(obs)
+        dist = self.dist(obs)
+        return dist.log_prob(action), dist.entropy(), self.value(obs)
+
+    @torch.no_grad()
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a ~ π(·|s), log π(a|s)), for collecting experience. Discrete actions are drawn as
+        Categorical.sample draws them (one multinomial draw from softmax(logits)), without its overhead."""
+        out = self.policy_head(self.actor_trunk(self._in(obs)))
+        if self.discrete:
+            logp_all = out.log_softmax(-1)  # (B, A)
+            action = torch.multinomial(logp_all.exp(), 1, True).squeeze(-1)  # (B,)
+            return action, logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+        dist = diag_gaussian(out, self.log_std)
+        action = dist.sample()
+        return action, dist.log_prob(action)
 
     def env_action(self, action: torch.Tensor) -> np.ndarray:
         """What the environment receives: the sample, clipped to the bounds for Box spaces."""
@@ -116,8 +142,8 @@ class ActorCritic(nn.Module):
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions for evaluation: the most likely class, or the Gaussian mean."""
         device = self.policy_head.weight.device
-        d = self.dist(torch.as_tensor(obs, dtype=torch.float32, device=device))
-        return self.env_action(d.probs.argmax(-1) if self.discrete else d.mean)
+        out = self.policy_head(self.actor_trunk(self._in(torch.as_tensor(obs, dtype=torch.float32, device=device))))
+        return self.env_action(out.argmax(-1) if self.discrete else out)  # the Gaussian's mean is `out`
 
 
 def build_policy(cfg, env: gym.Env | gym.vector.VectorEnv) -> ActorCritic:

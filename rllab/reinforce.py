@@ -26,6 +26,7 @@ from rllab.envs import EnvSpec, make_env
 from rllab.evaluate import Due, Episodes, EpisodeVideo, evaluate_and_keep_best
 from rllab.policies import ActorCritic, PolicyLearner, build_policy
 from rllab.returns import discounted_returns, explained_variance
+from rllab.vector import native_cartpole
 
 
 def reinforce_loss(logp: torch.Tensor, returns: torch.Tensor, value: torch.Tensor | None,
@@ -45,11 +46,10 @@ class ReinforceLearner(PolicyLearner):
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         cfg = self.cfg
-        dist, value = self.policy.dist_and_value(batch["obs"])
-        logp = dist.log_prob(batch["action"])
+        logp, entropy, value = self.policy.evaluate_actions(batch["obs"], batch["action"])
         policy_loss, value_loss = reinforce_loss(logp, batch["returns"], value if cfg.baseline else None,
                                                  cfg.normalize_advantage)
-        entropy = dist.entropy().mean()
+        entropy = entropy.mean()
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
         if not torch.isfinite(loss):
             raise TrainingError(f"non-finite loss ({loss.item()}); try a lower learning_rate")
@@ -72,8 +72,7 @@ def collect_episodes(envs: list[gym.Env], policy: ActorCritic, rng: np.random.Ge
     trajectories = [{"obs": [], "action": [], "reward": [], "final": None, "terminated": False} for _ in envs]
     running = list(range(len(envs)))
     while running:
-        with torch.no_grad():
-            action = policy.dist(torch.as_tensor(obs[running], device=device)).sample()
+        action, _ = policy.sample(torch.as_tensor(obs[running], device=device))
         env_action = policy.env_action(action)
         still = []
         for j, i in enumerate(running):
@@ -88,6 +87,33 @@ def collect_episodes(envs: list[gym.Env], policy: ActorCritic, rng: np.random.Ge
             else:
                 still.append(i)
         running = still
+    return trajectories
+
+
+def collect_native_episodes(envs: gym.vector.VectorEnv, policy: ActorCritic, rng: np.random.Generator,
+                            episodes: Episodes) -> list[dict]:
+    """As `collect_episodes`, from a natively vectorised env (`native_cartpole`): every sub-env is reset with one
+    seed drawn from rng and all are stepped together until each has ended its first episode; the steps a sub-env
+    takes after that (Gymnasium's next-step autoreset) are not part of the batch."""
+    device = next(policy.parameters()).device
+    obs, _ = envs.reset(seed=int(rng.integers(2**31)))
+    n = envs.num_envs
+    seen: dict[str, list] = {"obs": [], "action": [], "reward": []}  # per step, (n, ...) each
+    last = np.full(n, -1)  # the step at which each sub-env's episode ended
+    final, ended_terminated = np.zeros_like(obs), np.zeros(n, bool)
+    while (last < 0).any():
+        action, _ = policy.sample(torch.as_tensor(obs, device=device))
+        next_obs, reward, terminated, truncated, _ = envs.step(policy.env_action(action))
+        for key, value in zip(seen, (obs, action, reward)):
+            seen[key].append(value)
+        ends = (terminated | truncated) & (last < 0)
+        last[ends], final[ends], ended_terminated[ends] = len(seen["obs"]) - 1, next_obs[ends], terminated[ends]
+        obs = next_obs
+    obs, action, reward = np.stack(seen["obs"]), torch.stack(seen["action"]), np.stack(seen["reward"])
+    trajectories = [{"obs": list(obs[:t + 1, i]), "action": list(action[:t + 1, i]), "reward": list(reward[:t + 1, i]),
+                     "final": final[i], "terminated": bool(ended_terminated[i])} for i, t in enumerate(last)]
+    for tr in trajectories:
+        episodes.add(sum(tr["reward"]), len(tr["reward"]))
     return trajectories
 
 
@@ -115,12 +141,17 @@ def episode_batch(cfg: ReinforceConfig, policy: ActorCritic, trajectories: list[
 
 
 def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> str:
-    envs = [make_env(EnvSpec.of(cfg)) for _ in range(cfg.num_envs)]
+    if cfg.vec_env == "native":
+        envs = native_cartpole(EnvSpec.of(cfg), cfg.num_envs)
+        collect = collect_native_episodes
+    else:
+        envs = [make_env(EnvSpec.of(cfg)) for _ in range(cfg.num_envs)]
+        collect = collect_episodes
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rng = seed_everything(cfg.seed)
-    policy = build_policy(cfg, envs[0]).to(device)
+    policy = build_policy(cfg, envs[0] if isinstance(envs, list) else envs).to(device)
     learner = ReinforceLearner(policy, cfg)
     step, best, episodes, video = 0, -np.inf, Episodes(), EpisodeVideo(cfg)
     if resume:
@@ -143,7 +174,7 @@ def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> st
                 checkpoint()
                 return "interrupted"
             set_lr(learner.optimizer, scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps))
-            batch = episode_batch(cfg, policy, collect_episodes(envs, policy, rng, episodes))
+            batch = episode_batch(cfg, policy, collect(envs, policy, rng, episodes))
             metrics = learner.update(batch)
             if policy.norm is not None:
                 policy.norm.update(batch["obs"])
@@ -166,5 +197,5 @@ def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> st
         return "done"
     finally:
         run.close()
-        for env in envs:
+        for env in envs if isinstance(envs, list) else [envs]:
             env.close()

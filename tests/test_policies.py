@@ -79,17 +79,17 @@ def test_one_update_moves_log_prob_with_the_advantage(cfg_cls, action_space, sig
     policy = ActorCritic(BOX, action_space, [16])
     learner = ACLearner(policy, cfg)
     obs = torch.rand(1, 3).repeat(8, 1)  # one state, one action, taken 8 times
+    action, _ = policy.sample(obs[:1])
+    action = action.repeat(8, *([1] * (action.dim() - 1)))
     with torch.no_grad():
-        d, value = policy.dist_and_value(obs)
-        action = d.sample()[:1].repeat(8, *([1] * (d.sample().dim() - 1)))
-        logp = d.log_prob(action)
+        logp, _, value = policy.evaluate_actions(obs, action)
     adv = torch.full((8,), sign)
     batch = {"obs": obs, "action": action, "logp": logp, "value": value, "target": value + adv, "adv": adv}
     metrics = learner.update(batch)
     assert {"train/policy_loss", "train/value_loss", "train/entropy", "train/approx_kl", "train/clip_fraction"} <= set(
         metrics)
     with torch.no_grad():
-        new = policy.dist(obs).log_prob(action)
+        new = policy.evaluate_actions(obs, action)[0]
     assert sign * (new - logp)[0] > 0  # a positive advantage makes the action more likely, a negative one less
 
 
@@ -128,3 +128,22 @@ def test_reinforce_loss_against_hand_values():
     assert policy_loss.item() == pytest.approx(-(-3 - 2 - 1) / 3) and value_loss.item() == 0
     # standardised: A = (G − mean) / std = (1, −1, 0) (std 1)
     assert reinforce_loss(logp, returns, None, normalize=True)[0].item() == pytest.approx(-(-1 + 2 + 0) / 3, abs=1e-6)
+
+
+def test_sampling_and_evaluating_actions_match_torch_distributions():
+    from torch.distributions import Categorical
+
+    policy = ActorCritic(BOX, gym.spaces.Discrete(4), [16])
+    obs = torch.randn(64, 3)
+    torch.manual_seed(3)
+    action, logp = policy.sample(obs)
+    with torch.no_grad():
+        dist = Categorical(logits=policy.policy_head(policy.actor_trunk(obs)))
+    torch.manual_seed(3)
+    assert torch.equal(action, dist.sample())  # the same draws from the same generator state
+    assert torch.allclose(logp, dist.log_prob(action), atol=1e-6)
+    with torch.no_grad():
+        logp, entropy, value = policy.evaluate_actions(obs, action)
+    assert torch.allclose(logp, dist.log_prob(action), atol=1e-6)
+    assert torch.allclose(entropy, dist.entropy(), atol=1e-6)
+    assert np.array_equal(policy.act(obs.numpy()), dist.probs.argmax(-1).numpy())  # greedy: the likeliest action

@@ -1,6 +1,7 @@
-"""The training environments (`rllab.vector.TrainEnvs`), in this process and in worker processes: true final
-observations at episode ends, a rebuild from a checkpoint that continues exactly, and DQN collecting from several
-of them with every transition stored as it happened."""
+"""The training environments (`rllab.vector`), in this process, in worker processes and Gymnasium's native
+vectorised CartPole: true final observations at episode ends, a rebuild from a checkpoint that continues exactly,
+the native one's dynamics equal to the single env's, and DQN collecting from several of them with every transition
+stored as it happened."""
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from rllab.cli import main
 from rllab.dqn import due_count
 from rllab.envs import EnvSpec
 from rllab.evaluate import Episodes
-from rllab.vector import TrainEnvs
+from rllab.vector import NativeEnvs, train_envs
 
 THETA = 12 * 2 * np.pi / 360  # CartPole terminates past this angle (and past |x| > 2.4)
 
@@ -19,10 +20,10 @@ def _random_actions(seed: int, steps: int, n: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(2, size=(steps, n))
 
 
-@pytest.mark.parametrize("kind", ["sync", "async"])
-def test_a_rebuild_from_seeds_and_actions_continues_exactly(kind):
+@pytest.mark.parametrize("kind", ["sync", "async", "native"])
+def test_a_rebuild_from_a_checkpoint_continues_exactly(kind):
     rng, episodes = np.random.default_rng(0), Episodes()
-    envs = TrainEnvs(EnvSpec("CartPole-v1"), 3, kind, rng)
+    envs = train_envs(EnvSpec("CartPole-v1"), 3, kind, rng)
     try:
         for action in _random_actions(1, 50, 3):  # several episodes end on the way
             envs.step(action, episodes)
@@ -32,7 +33,7 @@ def test_a_rebuild_from_seeds_and_actions_continues_exactly(kind):
     finally:
         envs.close()
     rng = np.random.default_rng(123)
-    again = TrainEnvs(EnvSpec("CartPole-v1"), 3, kind, rng)
+    again = train_envs(EnvSpec("CartPole-v1"), 3, kind, rng)
     try:
         again.load_state_dict(state)
         rng.bit_generator.state = rng_state
@@ -43,16 +44,38 @@ def test_a_rebuild_from_seeds_and_actions_continues_exactly(kind):
         again.close()
 
 
-def test_an_ended_episode_returns_its_true_final_observation_then_resets():
-    envs = TrainEnvs(EnvSpec("CartPole-v1"), 2, "sync", np.random.default_rng(0))
+@pytest.mark.parametrize("kind", ["sync", "native"])
+def test_an_ended_episode_returns_its_true_final_observation_then_resets(kind):
+    envs = train_envs(EnvSpec("CartPole-v1"), 2, kind, np.random.default_rng(0))
     episodes = Episodes()
-    for _ in range(200):
-        next_obs, reward, terminated, done = envs.step(np.array([1, 1]), episodes)  # always push right: falls
-        if done.any():
-            break
+    done, steps = np.zeros(2, bool), 0
+    while not done.any():  # always push right: the pole falls within tens of steps
+        next_obs, reward, terminated, done = envs.step(np.array([1, 1]), episodes)
+        steps += 1
     i = int(np.flatnonzero(done)[0])
     assert terminated[i] and (abs(next_obs[i, 0]) > 2.4 or abs(next_obs[i, 2]) > THETA)  # out of bounds
     assert np.all(np.abs(envs.obs[i]) <= 0.05)  # a fresh reset (CartPole starts within ±0.05)
+    assert list(episodes.returns) == list(episodes.lengths) == [steps] * int(done.sum())  # reward 1 a step
+    envs.close()
+
+
+def test_native_cartpole_steps_as_the_single_environment_does():
+    import gymnasium as gym
+
+    envs = NativeEnvs(EnvSpec("CartPole-v1"), 4, np.random.default_rng(0))
+    singles = [gym.make("CartPole-v1").unwrapped for _ in range(4)]
+    episodes, ended = Episodes(), 0
+    for env in singles:
+        env.reset()
+    for action in _random_actions(3, 300, 4):
+        for env, native_state in zip(singles, envs.envs.state.T):  # put each where its native sub-env is
+            env.state, env.steps_beyond_terminated = native_state.copy(), None
+        next_obs, reward, terminated, done = envs.step(action, episodes)
+        for i, env in enumerate(singles):
+            obs, r, term, trunc, _ = env.step(int(action[i]))
+            assert np.array_equal(obs, next_obs[i]) and r == reward[i] and term == terminated[i]
+        ended += int(done.sum())
+    assert ended >= 10 and len(episodes.returns) == min(ended, 100)
     envs.close()
 
 
