@@ -106,7 +106,7 @@ def main() -> None:
             wall = time.perf_counter() - start
             if threshold is None:
                 from labcore.config import read_toml
-                from rllab.cli import reward_threshold
+                from rllab.algos import reward_threshold
 
                 threshold = reward_threshold(read_toml(run / "config.toml").get("env"))
             to_threshold = time_to_threshold(evaluations(run, started), threshold)

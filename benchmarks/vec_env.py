@@ -1,12 +1,13 @@
-"""Environment steps per second of the training environments, `vec_env=sync` against `vec_env=async`.
+"""Environment steps per second of the training environments: `vec_env` = sync, async and native.
 
     python benchmarks/vec_env.py [--envs CartPole-v1 LunarLander-v3 ALE/Pong-v5 BusyCartPole-v1]
-                                 [--num-envs 2 8] [--seconds 3] [--repeats 3] [--out results.json]
+                                 [--num-envs 2 8] [--kinds sync async] [--seconds 3] [--repeats 3] [--out results.json]
 
-For each environment and number of sub-envs, steps `rllab.vector.TrainEnvs` (the rollout's environment side:
+For each environment and number of sub-envs, steps `rllab.vector.train_envs` (the rollout's environment side:
 stepping, the bookkeeping that makes a resume exact, and resets) with random actions for about `--seconds`,
-after a warm-up, `--repeats` times with the two kinds alternating, and prints the median steps/s (sub-env steps,
-i.e. transitions). Async runs one worker process per sub-env. `BusyCartPole-v1` is CartPole with 1 ms of CPU
+after a warm-up, `--repeats` times with the kinds alternating, and prints the median steps/s (sub-env steps,
+i.e. transitions) and each kind's ratio to the first. Async runs one worker process per sub-env; native is
+Gymnasium's vectorised CartPole (CartPole only). `BusyCartPole-v1` is CartPole with 1 ms of CPU
 work added to each step, a stand-in for a simulator whose step is expensive.
 """
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from rllab.envs import EnvSpec
 from rllab.evaluate import Episodes
-from rllab.vector import TrainEnvs
+from rllab.vector import train_envs
 
 
 class Busy(gym.Wrapper):
@@ -44,7 +45,7 @@ gym.register("BusyCartPole-v1", entry_point=lambda **kw: Busy(gym.make("CartPole
 
 def steps_per_second(env_id: str, n: int, kind: str, seconds: float) -> float:
     rng = np.random.default_rng(0)
-    envs = TrainEnvs(EnvSpec(env_id), n, kind, rng)
+    envs = train_envs(EnvSpec(env_id), n, kind, rng)
     envs.single_action_space.seed(0)
     episodes = Episodes()
     try:
@@ -64,22 +65,26 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+",
                         default=["CartPole-v1", "LunarLander-v3", "ALE/Pong-v5", "BusyCartPole-v1"])
     parser.add_argument("--num-envs", type=int, nargs="+", default=[2, 8])
+    parser.add_argument("--kinds", nargs="+", default=["sync", "async"], choices=["sync", "async", "native"])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
     rows = []
-    print(f"{'env':18s} {'num_envs':>8s} {'sync steps/s':>13s} {'async steps/s':>14s} {'async/sync':>10s}")
+    first = args.kinds[0]
+    print(f"{'env':18s} {'num_envs':>8s}" + "".join(f" {k + ' steps/s':>15s}" for k in args.kinds)
+          + "".join(f" {k + '/' + first:>13s}" for k in args.kinds[1:]))
     for env_id in args.envs:
         for n in args.num_envs:
-            runs: dict[str, list[float]] = {"sync": [], "async": []}
+            runs: dict[str, list[float]] = {kind: [] for kind in args.kinds}
             for _ in range(args.repeats):
                 for kind in runs:
                     runs[kind].append(steps_per_second(env_id, n, kind, args.seconds))
-            sync, asyn = statistics.median(runs["sync"]), statistics.median(runs["async"])
-            rows.append({"env": env_id, "num_envs": n, "sync": runs["sync"], "async": runs["async"],
-                         "sync_median": round(sync), "async_median": round(asyn), "ratio": round(asyn / sync, 2)})
-            print(f"{env_id:18s} {n:8d} {sync:13.0f} {asyn:14.0f} {asyn / sync:10.2f}", flush=True)
+            median = {kind: statistics.median(r) for kind, r in runs.items()}
+            rows.append({"env": env_id, "num_envs": n, **runs, **{f"{k}_median": round(m) for k, m in median.items()},
+                         **{f"{k}/{first}": round(median[k] / median[first], 2) for k in args.kinds[1:]}})
+            print(f"{env_id:18s} {n:8d}" + "".join(f" {median[k]:15.0f}" for k in args.kinds)
+                  + "".join(f" {median[k] / median[first]:13.2f}" for k in args.kinds[1:]), flush=True)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=1)

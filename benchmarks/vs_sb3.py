@@ -45,7 +45,7 @@ from pathlib import Path
 from seeds import evaluations, median_reached, seconds_or_dash, split_overrides, time_to_threshold
 
 from labcore.config import read_toml
-from rllab.cli import reward_threshold
+from rllab.algos import reward_threshold
 
 # RL Zoo hyperparams/dqn.yml, per environment; our recipe for the same pair is in agents/.
 ZOO_DQN = {

@@ -10,6 +10,7 @@ time-limit truncation then bootstraps from V of the final observation (without a
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import gymnasium as gym
@@ -141,17 +142,17 @@ def episode_batch(cfg: ReinforceConfig, policy: ActorCritic, trajectories: list[
 
 
 def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> str:
-    if cfg.vec_env == "native":
-        envs = native_cartpole(EnvSpec.of(cfg), cfg.num_envs)
-        collect = collect_native_episodes
+    if cfg.vec_env == "native":  # one vectorised environment with num_envs sub-envs
+        envs = [native_cartpole(EnvSpec.of(cfg), cfg.num_envs)]
+        collect = partial(collect_native_episodes, envs[0])
     else:
         envs = [make_env(EnvSpec.of(cfg)) for _ in range(cfg.num_envs)]
-        collect = collect_episodes
+        collect = partial(collect_episodes, envs)
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rng = seed_everything(cfg.seed)
-    policy = build_policy(cfg, envs[0] if isinstance(envs, list) else envs).to(device)
+    policy = build_policy(cfg, envs[0]).to(device)
     learner = ReinforceLearner(policy, cfg)
     step, best, episodes, video = 0, -np.inf, Episodes(), EpisodeVideo(cfg)
     if resume:
@@ -174,7 +175,7 @@ def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> st
                 checkpoint()
                 return "interrupted"
             set_lr(learner.optimizer, scheduled_lr(cfg.lr_schedule, cfg.learning_rate, step / cfg.steps))
-            batch = episode_batch(cfg, policy, collect(envs, policy, rng, episodes))
+            batch = episode_batch(cfg, policy, collect(policy, rng, episodes))
             metrics = learner.update(batch)
             if policy.norm is not None:
                 policy.norm.update(batch["obs"])
@@ -197,5 +198,5 @@ def train(cfg: ReinforceConfig, run_dir: Path, resume: dict | None = None) -> st
         return "done"
     finally:
         run.close()
-        for env in envs if isinstance(envs, list) else [envs]:
+        for env in envs:
             env.close()

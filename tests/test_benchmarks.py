@@ -106,3 +106,19 @@ def test_genlab_overhead_times_both_sides_on_the_same_weights(tmp_path):
         assert all(v > 0 for v in row["lab"] + row["plain"]) and row["ratio"] > 0
         assert row["max_weight_diff"] == [0.0, 0.0]  # the plain loop trains exactly what the lab trains
     assert "lab/plain" in done.stdout and "gan" in done.stdout
+
+
+def test_vec_env_and_startup_benchmarks_run_and_write_their_json(tmp_path):
+    bench = Path(__file__).parent.parent / "benchmarks"
+    out = tmp_path / "vec.json"
+    subprocess.run([sys.executable, str(bench / "vec_env.py"), "--envs", "CartPole-v1", "--num-envs", "4", "--kinds",
+                    "sync", "native", "--seconds", "0.2", "--repeats", "1", "--out", str(out)], check=True,
+                   capture_output=True, timeout=120)
+    (row,) = json.loads(out.read_text())
+    assert row["sync_median"] > 0 and row["native_median"] > 0 and row["native/sync"] > 0
+    out = tmp_path / "startup.json"
+    subprocess.run([sys.executable, str(bench / "startup.py"), "--repeats", "1", "--out", str(out)], check=True,
+                   capture_output=True, timeout=300)
+    median = json.loads(out.read_text())["median_s"]
+    first_step = median["rllab train cartpole-ppo: first env step"]
+    assert 0 < median["python -c pass"] < median["python -c 'import torch'"] < first_step < 60
