@@ -54,6 +54,7 @@ def test_seeds_keeps_its_runs_plots_them_and_times_the_threshold(tmp_path):
     assert "to 5: " in out.stdout and " s" in out.stdout.splitlines()[0].split("to 5: ")[1]
 
 
+@pytest.mark.slow  # 8 s; the time-to-threshold arithmetic is tested above, in the fast tier
 def test_seeds_threshold_defaults_to_the_registry_and_may_not_be_reached(tmp_path):
     out = subprocess.run([sys.executable, str(SEEDS), "cartpole-ppo", "--seeds", "0", "--episodes", "2",
                           "steps=512", "video_freq=0", "num_envs=4", "rollout_steps=64"],
@@ -71,6 +72,7 @@ def test_vs_sb3_takes_evaluation_from_its_own_options_only():
     assert out.returncode == 2 and "--eval-freq" in out.stderr
 
 
+@pytest.mark.slow  # 25 s: four training processes, two of them SB3's
 def test_vs_sb3_reports_walls_scores_and_time_to_threshold_per_seed_and_medians(tmp_path):
     pytest.importorskip("stable_baselines3")
     result = tmp_path / "vs.json"
