@@ -89,6 +89,9 @@ def session(backend: str = "auto", timeout_s: float = 1800) -> Iterator[None]:
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
     try:
         yield
+        # every rank done before any leaves: a rank whose gloo threads are torn down while another still talks to
+        # it can abort at exit ("terminate called without an active exception", seen once in ~20 two-rank runs)
+        dist.barrier()
     except (RuntimeError, dist.DistError) as e:
         if not _lost_a_rank(e):
             raise
