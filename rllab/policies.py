@@ -104,8 +104,12 @@ class ActorCritic(nn.Module):
     def _in(self, obs: torch.Tensor) -> torch.Tensor:
         return obs if self.norm is None else self.norm(obs)
 
+    def actor_out(self, obs: torch.Tensor) -> torch.Tensor:
+        """The policy head's output: logits (B, A) for Discrete actions, the Gaussian's mean (B, D) for Box."""
+        return self.policy_head(self.actor_trunk(self._in(obs)))
+
     def dist(self, obs: torch.Tensor) -> Distribution:
-        out = self.policy_head(self.actor_trunk(self._in(obs)))
+        out = self.actor_out(obs)
         # validate_args=False: the argument checks cost more than the tiny networks' forward pass
         return Categorical(logits=out, validate_args=False) if self.discrete else diag_gaussian(out, self.log_std)
 
@@ -115,7 +119,7 @@ class ActorCritic(nn.Module):
     def evaluate_actions(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(log π(a|s), entropy of π(·|s), V(s)), all (B,), for the learners' losses."""
         if self.discrete:
-            return *categorical_logp_entropy(self.policy_head(self.actor_trunk(self._in(obs))), action), self.value(obs)
+            return *categorical_logp_entropy(self.actor_out(obs), action), self.value(obs)
         dist = self.dist(obs)
         return dist.log_prob(action), dist.entropy(), self.value(obs)
 
@@ -123,7 +127,7 @@ class ActorCritic(nn.Module):
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(a ~ π(·|s), log π(a|s)), for collecting experience. Discrete actions are drawn as
         Categorical.sample draws them (one multinomial draw from softmax(logits)), without its overhead."""
-        out = self.policy_head(self.actor_trunk(self._in(obs)))
+        out = self.actor_out(obs)
         if self.discrete:
             logp_all = out.log_softmax(-1)  # (B, A)
             action = torch.multinomial(logp_all.exp(), 1, True).squeeze(-1)  # (B,)
@@ -142,7 +146,7 @@ class ActorCritic(nn.Module):
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions for evaluation: the most likely class, or the Gaussian mean."""
         device = self.policy_head.weight.device
-        out = self.policy_head(self.actor_trunk(self._in(torch.as_tensor(obs, dtype=torch.float32, device=device))))
+        out = self.actor_out(torch.as_tensor(obs, dtype=torch.float32, device=device))
         return self.env_action(out.argmax(-1) if self.discrete else out)  # the Gaussian's mean is `out`
 
 
