@@ -100,3 +100,16 @@ def test_commands_that_do_not_train_answer_without_importing_torch(argv):
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
     assert proc.returncode in (0, 2) and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("short", [["cartpole-ppo", "steps=1024"],
+                                   ["cartpole-dqn", "steps=1500", "learning_starts=500", "gradient_steps=2"]])
+def test_training_does_not_import_torch_dynamo(tmp_path, short):
+    # torch.optim's optimisers import torch._dynamo (≈ 1.3 s) when built; Adam here is labcore.optim.Adam
+    code = ("import sys; from rllab.cli import main; rc = main(sys.argv[1:]); "
+            "print('torch._dynamo' in sys.modules); sys.exit(rc)")
+    argv = ["train", *short, "--run-dir", str(tmp_path / "run")]
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "False"
