@@ -181,12 +181,13 @@ def new_run(args: argparse.Namespace) -> tuple[TrainConfig, Path, None]:
 def resumed_run(args: argparse.Namespace) -> tuple[TrainConfig, Path, dict]:
     if args.items or any(v is not None for v in (args.data, args.steps, args.seed, args.run_dir)):
         raise UsageError("--resume continues a run with its stored config; pass no model, flags or overrides")
-    from labcore.run import load_checkpoint
+    from labcore.run import checked_config, load_checkpoint
 
     state, run_dir = load_checkpoint(args.resume)
     if state.get("algo") not in MODELS:
-        raise UsageError(f"{args.resume} is not a genlab run directory or checkpoint to resume")
-    values = read_toml(run_dir / "config.toml")
+        raise UsageError(f"{args.resume} holds a checkpoint of {state.get('algo')!r}, not of a genlab model "
+                         f"({', '.join(MODELS)}); it cannot resume here")
+    values = checked_config(run_dir, state)
     if args.device:
         values["device"] = args.device
     return stored_config(values), run_dir, state

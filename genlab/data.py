@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,7 +64,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:  # a damaged gzip stream fails in any of these
         raise UsageError(f"{path} is not a readable IDX file ({e})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise UsageError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
@@ -108,7 +109,7 @@ def _folder(spec: str, root: str, size: int, channels: int) -> Dataset:
             with Image.open(file) as im:
                 im = im.convert("RGB" if channels == 3 else "L").resize((size, size), Image.Resampling.BILINEAR)
                 images.append(np.asarray(im))
-        except (UnidentifiedImageError, OSError):
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
             raise UsageError(f"{spec}: {file} is not a readable image") from None
     array = np.stack(images)
     return Dataset(array.transpose(0, 3, 1, 2) if channels == 3 else array[:, None])

@@ -17,7 +17,13 @@ class Parser(argparse.ArgumentParser):
     """argparse with a one-line error (exit code 2) instead of usage + error."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see --help)\n")
+
+
+def one_line(text: str) -> str:
+    """`text` with its control characters (newlines, carriage returns, escape sequences a user's input may carry)
+    written as escapes: an error is one line, and cannot move the terminal's cursor."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | int:
@@ -43,10 +49,10 @@ def run_command(prog: str, command: str, fn: Callable[[argparse.Namespace], int]
     try:
         return fn(args)
     except UsageError as e:
-        print(f"{prog} {command}: error: {e}", file=sys.stderr)
+        print(f"{prog} {command}: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except TrainingError as e:
-        print(f"{prog} {command}: error: {e}; the last good checkpoint is kept", file=sys.stderr)
+        print(f"{prog} {command}: error: {one_line(str(e))}; the last good checkpoint is kept", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

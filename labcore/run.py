@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 import tomli_w
 import torch
+from filelock import FileLock, Timeout
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from labcore import distributed
-from labcore.config import markdown_table
+from labcore.config import markdown_table, read_toml
 from labcore.errors import TrainingError, UsageError
 from labcore.media import encode_gif
 
@@ -108,17 +109,66 @@ def default_run_dir(name: str, seed: int, root: str = "runs") -> Path:
     return path
 
 
+LOCK = ".lock"
+
+
 def check_new_run_dir(path: Path) -> None:
-    """A new run never writes into a directory that already holds something."""
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    """A new run never writes into a directory that already holds something (a crashed start's lock file aside)."""
+    if path.exists() and (not path.is_dir() or any(p.name != LOCK for p in path.iterdir())):
         raise UsageError(f"run directory {path} already exists; choose another --run-dir, or --resume {path}")
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temp file in the same directory, then rename over `path`."""
+def hold_run_dir(path: Path, new: bool) -> FileLock:
+    """Take the run directory's writer lock (DIR/.lock), or refuse: one training process per run directory.
+
+    `filelock` rather than a hand-written `fcntl` call: it is an OS lock (flock; msvcrt on Windows) that the kernel
+    drops when its process ends in any way, so a crash never leaves it stale, and torch already depends on it.
+    Readers (`eval`, `sample`, `plot`) do not take it."""
+    path.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path / LOCK, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise UsageError(f"run directory {path} is being trained by another process; wait for it to end or stop "
+                         "it (Ctrl-C saves a checkpoint) before training it here") from None
+    if new:  # two new runs started on one directory at once: the second to lock finds the first's files
+        try:
+            check_new_run_dir(path)
+        except UsageError:
+            lock.release()
+            raise
+    return lock
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """`write(file)` into a temp file beside `path`, flushed to disk, then renamed over `path`, the directory
+    synced before and after: after a crash at any moment `path` is the old file or the new one, whole. A failed
+    write (a full disk) removes the temp file, leaves `path` as it was and stops the run (exit 1)."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(path.parent)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise TrainingError(f"could not write {path}: {e.strerror or e}") from None
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save, atomically and durably (`atomic_write`)."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], Path]:
@@ -144,8 +194,33 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], Path]:
         raise UsageError(f"{path} is not a readable checkpoint (truncated or corrupt)") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UsageError(f"{path} is a torch file but not a lab checkpoint")
+    if not isinstance(state.get("version"), int) or state["version"] > VERSION:
+        raise UsageError(f"{path} is in checkpoint format version {state.get('version')!r}, newer than this lab "
+                         f"reads ({VERSION}); upgrade rlgen-lab to load it")
     run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     return state, run_dir
+
+
+def checked_config(run_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """The config a run resumes with: its config.toml, refused when it no longer says what the checkpoint was
+    trained with (a hand edit would make the resumed part a different run than the first)."""
+    path = run_dir / "config.toml"
+    if not path.is_file():
+        raise UsageError(f"{run_dir} has no config.toml: not a run directory to resume")
+    values, trained = read_toml(path), state.get("config", {})
+    absent = object()
+
+    def plain(x: Any) -> Any:  # TOML has lists where the checkpoint may hold tuples
+        return [plain(v) for v in x] if isinstance(x, list | tuple) else x
+
+    changed = [k for k in sorted(set(values) | set(trained))
+               if plain(values.get(k, absent)) != plain(trained.get(k, absent))]
+    if changed:
+        shown = "; ".join(f"{k}: {values.get(k, '(none)')!r} in the file, {trained.get(k, '(none)')!r} in the "
+                          "checkpoint" for k in changed[:3])
+        raise UsageError(f"{path} differs from the config its checkpoint was trained with ({shown}); restore it "
+                         "to resume, or start a new run with the new settings")
+    return values
 
 
 class Run:
@@ -169,18 +244,21 @@ class Run:
         self.resumed = resume
         self.writes = distributed.is_main()
         self.writer: SummaryWriter | None = None
+        self.lock: FileLock | None = None
         if self.writes:
-            if not resume:
-                check_new_run_dir(self.dir)
-            (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-            if not self.resumed:
-                with open(self.dir / "config.toml", "wb") as f:
-                    tomli_w.dump(config, f)
-            # purge_step hides events a killed run wrote after its last checkpoint (at step `start`,
-            # whose own events are kept), so a resumed run's curves continue without a fold.
-            self.writer = SummaryWriter(str(self.dir), purge_step=start + 1 if self.resumed else None)
-            if not self.resumed:
-                self.writer.add_text("config", markdown_table(config), 0)
+            self.lock = hold_run_dir(self.dir, new=not resume)  # before anything is written
+            try:
+                (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+                if not self.resumed:
+                    atomic_write(self.dir / "config.toml", lambda f: tomli_w.dump(config, f))
+                # purge_step hides events a killed run wrote after its last checkpoint (at step `start`,
+                # whose own events are kept), so a resumed run's curves continue without a fold.
+                self.writer = SummaryWriter(str(self.dir), purge_step=start + 1 if self.resumed else None)
+                if not self.resumed:
+                    self.writer.add_text("config", markdown_table(config), 0)
+            except BaseException:
+                self.lock.release()
+                raise
         self.bar = tqdm(total=total, initial=start, desc=desc, unit="step", dynamic_ncols=True,
                         disable=None if self.writes else True, mininterval=0.5)
         self.stop_requested = False
@@ -253,15 +331,15 @@ class Run:
 
     def write_json(self, name: str, data: dict[str, Any]) -> None:
         if self.writes:
-            tmp = self.dir / f".{name}.tmp"
-            tmp.write_text(json.dumps(data, indent=2) + "\n")
-            os.replace(tmp, self.dir / name)
+            atomic_write(self.dir / name, lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))
 
     def close(self) -> None:
         signal.signal(signal.SIGINT, self._old_handler)
         self.bar.close()
         if self.writer:
             self.writer.close()
+        if self.lock:
+            self.lock.release()
 
 
 def fingerprint(obj: Any) -> str:

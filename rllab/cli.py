@@ -147,13 +147,14 @@ def resumed_run(args: argparse.Namespace) -> tuple[str, Any, Path, dict]:
     given = (args.algo, args.env, args.env_package, args.steps, args.seed, args.run_dir)
     if args.items or any(v is not None for v in given):
         raise UsageError("--resume continues a run with its stored config; pass no recipe, flags or overrides")
-    from labcore.run import load_checkpoint
+    from labcore.run import checked_config, load_checkpoint
 
     state, run_dir = load_checkpoint(args.resume)
     algo = state.get("algo")
-    if algo not in ALGOS or not (run_dir / "config.toml").exists():
-        raise UsageError(f"{args.resume} is not an rllab run directory or checkpoint to resume")
-    values = read_toml(run_dir / "config.toml")
+    if algo not in ALGOS:
+        raise UsageError(f"{args.resume} holds a checkpoint of {algo!r}, not of an rllab algorithm "
+                         f"({', '.join(ALGOS)}); it cannot resume here")
+    values = checked_config(run_dir, state)
     if args.device:
         values["device"] = args.device
     return algo, build(ALGOS[algo].config, values), run_dir, state
