@@ -124,13 +124,15 @@ def hold_run_dir(path: Path, new: bool) -> FileLock:
     `filelock` rather than a hand-written `fcntl` call: it is an OS lock (flock; msvcrt on Windows) that the kernel
     drops when its process ends in any way, so a crash never leaves it stale, and torch already depends on it.
     Readers (`eval`, `sample`, `plot`) do not take it."""
-    path.mkdir(parents=True, exist_ok=True)
     lock = FileLock(path / LOCK, timeout=0)
     try:
+        path.mkdir(parents=True, exist_ok=True)
         lock.acquire()
-    except Timeout:
+    except Timeout:  # (an OSError too: first)
         raise UsageError(f"run directory {path} is being trained by another process; wait for it to end or stop "
                          "it (Ctrl-C saves a checkpoint) before training it here") from None
+    except OSError as e:  # under a file, read-only, no permission
+        raise UsageError(f"cannot write run directory {path}: {e.strerror or e}") from None
     if new:  # two new runs started on one directory at once: the second to lock finds the first's files
         try:
             check_new_run_dir(path)
@@ -141,6 +143,8 @@ def hold_run_dir(path: Path, new: bool) -> FileLock:
 
 
 def _fsync_dir(path: Path) -> None:
+    if os.name == "nt":  # Windows cannot open a directory to sync it
+        return
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

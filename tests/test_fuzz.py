@@ -174,7 +174,8 @@ def existing_runs(tmp_path_factory) -> Path:
 def fuzz_paths(root: Path) -> list[str]:
     return [str(root / "rl"), str(root / "gen"), str(root / "rl" / "checkpoints" / "last.pt"),
             str(root / "gen" / "checkpoints" / "last.pt"), str(root / "rl" / "config.toml"), str(root / "note.txt"),
-            str(root / "bad.toml"), str(root / "odd.toml"), str(root / "nosuch"), str(root), "", "é/🎲", "/dev/null"]
+            str(root / "bad.toml"), str(root / "odd.toml"), str(root / "nosuch"), str(root / "note.txt" / "run"),
+            str(root), "", "é/🎲", "/dev/null"]
 
 
 def run_fuzzed(cli: Cli, argv: list[str], root: Path, capsys, monkeypatch) -> None:
