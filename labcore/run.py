@@ -198,9 +198,10 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], Path]:
         raise UsageError(f"{path} is not a readable checkpoint (truncated or corrupt)") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UsageError(f"{path} is a torch file but not a lab checkpoint")
-    if not isinstance(state.get("version"), int) or state["version"] > VERSION:
-        raise UsageError(f"{path} is in checkpoint format version {state.get('version')!r}, newer than this lab "
-                         f"reads ({VERSION}); upgrade rlgen-lab to load it")
+    version = state.get("version", 1)
+    if not isinstance(version, int) or version > VERSION:
+        raise UsageError(f"{path} is in checkpoint format version {version!r}, not one this lab reads (up to "
+                         f"{VERSION}); a newer rlgen-lab may read it")
     run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     return state, run_dir
 
