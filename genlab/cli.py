@@ -170,7 +170,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def new_run(args: argparse.Namespace) -> tuple[TrainConfig, Path, None]:
     cfg = build_config(resolve_values(args)[0])  # bad input is answered before torch is imported
-    from labcore.run import check_new_run_dir, default_run_dir, resolve_device
+    from labcore.run import resolve_device
+    from labcore.rundir import check_new_run_dir, default_run_dir
 
     run_dir = args.run_dir or default_run_dir(f"{cfg.model}-{cfg.data.split(':')[0]}", cfg.seed)
     check_new_run_dir(run_dir)
@@ -181,7 +182,7 @@ def new_run(args: argparse.Namespace) -> tuple[TrainConfig, Path, None]:
 def resumed_run(args: argparse.Namespace) -> tuple[TrainConfig, Path, dict]:
     if args.items or any(v is not None for v in (args.data, args.steps, args.seed, args.run_dir)):
         raise UsageError("--resume continues a run with its stored config; pass no model, flags or overrides")
-    from labcore.run import checked_config, load_checkpoint
+    from labcore.rundir import checked_config, load_checkpoint
 
     state, run_dir = load_checkpoint(args.resume)
     if state.get("algo") not in MODELS:

@@ -18,7 +18,7 @@ from genlab.models import MODELS, build_model, restore, stored_config
 from genlab.scores import model_representation
 from genlab.shapes import FACTORS
 from labcore.errors import UsageError
-from labcore.run import load_checkpoint
+from labcore.rundir import load_checkpoint
 
 
 def load_model(path: Path, overrides: dict[str, Any] | None = None) -> tuple[torch.nn.Module, TrainConfig]:

@@ -211,7 +211,7 @@ def check_study(study, settings: dict[str, Any]) -> None:
 def make_objective(target: Target, base: dict[str, Any], seeds: list[int], folder: Path, objective: str, log):
     import optuna
 
-    from labcore.run import check_new_run_dir  # torch: imported by the commands that train, not by --help
+    from labcore.rundir import check_new_run_dir  # torch: imported by the commands that train, not by --help
 
     def run_trial(trial) -> float:
         values = {**base, **{name: p.suggest(trial) for name, p in target.space.items()}}

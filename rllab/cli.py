@@ -134,7 +134,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def new_run(args: argparse.Namespace) -> tuple[str, Any, Path, None]:
     algo, cfg = resolve_config(args)  # bad input is answered before torch is imported
-    from labcore.run import check_new_run_dir, default_run_dir, resolve_device
+    from labcore.run import resolve_device
+    from labcore.rundir import check_new_run_dir, default_run_dir
 
     env_name = cfg.env.rpartition(":")[2].replace("/", "-")  # my_envs:MyEnv-v0 → MyEnv-v0
     run_dir = args.run_dir or default_run_dir(f"{algo}-{env_name}", cfg.seed)
@@ -147,7 +148,7 @@ def resumed_run(args: argparse.Namespace) -> tuple[str, Any, Path, dict]:
     given = (args.algo, args.env, args.env_package, args.steps, args.seed, args.run_dir)
     if args.items or any(v is not None for v in given):
         raise UsageError("--resume continues a run with its stored config; pass no recipe, flags or overrides")
-    from labcore.run import checked_config, load_checkpoint
+    from labcore.rundir import checked_config, load_checkpoint
 
     state, run_dir = load_checkpoint(args.resume)
     algo = state.get("algo")
@@ -161,7 +162,8 @@ def resumed_run(args: argparse.Namespace) -> tuple[str, Any, Path, dict]:
 
 
 def load_run(path: Path, device: str = "cpu"):
-    from labcore.run import load_checkpoint, resolve_device
+    from labcore.run import resolve_device
+    from labcore.rundir import load_checkpoint
 
     state, run_dir = load_checkpoint(path)
     algo = state.get("algo")

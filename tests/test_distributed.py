@@ -15,7 +15,7 @@ import time
 import pytest
 import torch
 
-from labcore.run import load_checkpoint
+from labcore.rundir import load_checkpoint
 
 # tiny budgets and a final evaluation of a second (the metrics and the judge are tested elsewhere)
 SHAPES = ["--data", "shapes:scale=5,orientation=0", "resolution=16", "image_freq=10", "log_freq=5", "batch_size=16",

@@ -19,9 +19,11 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import genlab.cli
-import labcore.run
+import labcore.rundir
 import rllab.cli
-from labcore.run import VERSION, Run, atomic_save, load_checkpoint
+from labcore.errors import TrainingError, UsageError
+from labcore.run import Run
+from labcore.rundir import VERSION, atomic_save, load_checkpoint
 
 # DQN with a checkpoint (weights, optimiser and the whole replay buffer) every 250 of its 4000 steps
 ARGS = ["--steps", "4000", "--seed", "5", "learning_starts=200", "train_freq=1", "gradient_steps=1",
@@ -71,7 +73,7 @@ def test_killed_runs_resume_to_the_uninterrupted_weights(tmp_path):
 KILLED_IN_A_WRITE = """
 import os, signal, sys
 import torch
-import labcore.run
+import labcore.rundir
 from rllab.cli import main
 
 real_save, saves = torch.save, []
@@ -85,7 +87,7 @@ def save_then_die(obj, f, *args, **kwargs):  # the third checkpoint: half writte
         os.kill(os.getpid(), signal.SIGKILL)
     return real_save(obj, f, *args, **kwargs)
 
-labcore.run.torch.save = save_then_die
+labcore.rundir.torch.save = save_then_die
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -124,7 +126,7 @@ def test_a_full_disk_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, capsy
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(obj, f, *args, **kwargs)
 
-    monkeypatch.setattr(labcore.run.torch, "save", save_until_the_disk_fills)
+    monkeypatch.setattr(labcore.rundir.torch, "save", save_until_the_disk_fills)
     code = rllab.cli.main(["train", "--run-dir", str(run), *ARGS, "checkpoint_freq=500"])
     err = capsys.readouterr().err
     assert code == 1
@@ -138,8 +140,8 @@ def test_a_full_disk_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, capsy
 def test_atomic_save_never_leaves_a_half_file(tmp_path, monkeypatch):
     path = tmp_path / "c.pt"
     atomic_save({"a": torch.zeros(3)}, path)
-    monkeypatch.setattr(labcore.run.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
-    with pytest.raises(labcore.run.TrainingError, match="I/O error"):
+    monkeypatch.setattr(labcore.rundir.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
+    with pytest.raises(TrainingError, match="I/O error"):
         atomic_save({"a": torch.ones(3)}, path)
     assert torch.equal(torch.load(path, weights_only=True)["a"], torch.zeros(3))
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
@@ -169,7 +171,7 @@ def test_one_writer_per_run_directory(tmp_path, capsys):
 
 def test_a_run_releases_its_lock_on_every_exit(tmp_path):
     first = Run(tmp_path / "r", {"a": 1}, total=1)
-    with pytest.raises(labcore.run.UsageError, match="being trained by another process"):
+    with pytest.raises(UsageError, match="being trained by another process"):
         Run(tmp_path / "r", {"a": 1}, total=1, resume=True)
     first.close()
     Run(tmp_path / "r", {"a": 1}, total=1, resume=True).close()
