@@ -174,6 +174,7 @@ def load_run(path: Path, device: str = "cpu"):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from labcore.rundir import atomic_write
     from rllab.envs import EnvSpec
     from rllab.evaluate import evaluate, summary
 
@@ -183,7 +184,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     seed = cfg.seed + 10_000 if args.seed is None else args.seed
     result = summary(evaluate(policy, EnvSpec.of(cfg), args.episodes, seed))
     if (run_dir / "config.toml").exists():
-        (run_dir / "eval.json").write_text(json.dumps({**result, "checkpoint": str(args.run)}, indent=2) + "\n")
+        text = json.dumps({**result, "checkpoint": str(args.run)}, indent=2) + "\n"
+        atomic_write(run_dir / "eval.json", lambda f: f.write(text.encode()))  # as the run writes it
     if args.json:
         print(json.dumps(result))
     else:
