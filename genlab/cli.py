@@ -218,7 +218,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                          "at once)")
     values, name = resolve_values(args)
     cfg = build_config(values)
-    reported = objectives(cfg, build_model(cfg, cfg.channels, cfg.resolution, 1))
+    reported = objectives(cfg, build_model(cfg, cfg.channels, cfg.resolution))  # only asked what it reports
     default = next((m for m in ("mig", "valid", "iwae", "recon_nats") if m in reported), None)
     metric = (args.metric or f"eval/{default}").removeprefix("eval/")
     if metric not in reported:

@@ -191,3 +191,17 @@ def test_genlab_tune_searches_a_vae(tmp_path, capsys):
         assert t.value == pytest.approx(json.loads((run / "eval.json").read_text())["iwae"])
         assert set(t.params) == {"learning_rate", "batch_size", "beta", "latent_dim"}  # the vae's default space
     assert summary["metric"] == "eval/iwae"
+
+
+def test_genlab_tune_searches_the_beta_tcvae_recipe(tmp_path, capsys):
+    """The recipe's own [search] table, scored by MIG (the default for a code on shapes). Asking the model what it
+    reports once built it over one training image, which beta-tcvae refuses (it estimates q(z) over a batch)."""
+    args = ["tune", "beta-tcvae", "--trials", "1", "--seeds", "1", "--steps", "20", "--dir", str(tmp_path),
+            "--data", "shapes:scale=3-5,orientation=0", "resolution=16", "batch_size=32", "eval_images=60",
+            "eval_k=5", "eval_samples=32", "metric_points=400", "metric_test_points=200", "metric_batch=8",
+            "metrics=mig", "log_freq=10", "--json"]
+    assert genlab(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    (trial,) = optuna.load_study(study_name="beta-tcvae", storage=f"sqlite:///{tmp_path / 'study.db'}").trials
+    assert set(trial.params) == {"beta", "alpha", "gamma", "learning_rate", "tc_estimator", "latent_dim"}
+    assert summary["metric"] == "eval/mig" and 0 <= trial.value <= 1
