@@ -7,7 +7,9 @@
                improvement (labcore.stats: the rliable estimators)
 
 Runs are directories with a config.toml, given directly, as globs, or as folders searched for them (a study folder,
-`runs/`). `--group-by recipe` puts together the runs whose settings differ only in their seed (and where they ran).
+`runs/`). `--group-by recipe` puts together the runs whose settings differ only in their seed (and where they ran);
+`--group-by run` draws every run on its own. `--x time` puts the minutes since each run's first event on the x axis
+in place of the step (for a resumed run they include the time it was stopped).
 """
 
 from __future__ import annotations
@@ -45,8 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser, tag: str, groups: tuple[str, 
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR_OR_GLOB",
                         help="run directories, globs of them, or folders to search for runs")
     parser.add_argument("--tag", default=tag, help=f"TensorBoard scalar to plot (default {tag})")
-    parser.add_argument("--group-by", choices=groups, default=groups[0],
-                        help=f"how runs form groups (default {groups[0]}: the same settings but the seed)")
+    parser.add_argument("--group-by", choices=(*groups, "run"), default=groups[0],
+                        help=f"how runs form groups (default {groups[0]}: the same settings but the seed; run: each "
+                        "run its own curve)")
+    parser.add_argument("--x", choices=("step", "time"), default="step",
+                        help="x axis: the step (default) or the minutes since the run's first event")
     parser.add_argument("--stat", choices=("iqm", "mean"), default="iqm",
                         help="curve statistic over a group's runs: interquartile mean (default) or mean")
     parser.add_argument("--aggregate", action="store_true",
@@ -67,15 +72,16 @@ def plot(args: argparse.Namespace, describe: Callable[[Path], RunInfo]) -> int:
     groups: dict[str, list[tuple[Path, RunInfo, np.ndarray, np.ndarray]]] = {}
     for run in runs:
         info = describe(run)
-        steps, values = read_scalars(run, args.tag)
-        key = group_key(info, args.group_by)
-        groups.setdefault(key, []).append((run, info, steps, values))
+        steps, minutes, values = read_scalars(run, args.tag)
+        key = str(run) if args.group_by == "run" else group_key(info, args.group_by)
+        groups.setdefault(key, []).append((run, info, minutes if args.x == "time" else steps, values))
     labels = group_labels(groups, args.group_by)
     statistic = stats.iqm if args.stat == "iqm" else stats.mean
     curves = {labels[k]: curve(members, statistic) for k, members in groups.items()}
-    summary: dict[str, Any] = {"tag": args.tag, "group_by": args.group_by, "groups": {}}
+    summary: dict[str, Any] = {"tag": args.tag, "group_by": args.group_by, "x": args.x, "groups": {}}
     for key, members in groups.items():
-        summary["groups"][labels[key]] = {"runs": [str(run) for run, *_ in members]}
+        span = [float(curves[labels[key]]["steps"][i]) for i in (0, -1)]
+        summary["groups"][labels[key]] = {"runs": [str(run) for run, *_ in members], "x_range": span}
     if args.aggregate:
         aggregate(groups, labels, args.target, summary)
     draw(curves, summary if args.aggregate else None, args)
@@ -103,8 +109,9 @@ def find_runs(patterns: list[str]) -> list[Path]:
     return list(dict.fromkeys(runs))
 
 
-def read_scalars(run: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) of one scalar tag, from every events file of the run (a resumed run's too)."""
+def read_scalars(run: Path, tag: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, minutes since the run's first event, values) of one scalar tag, from every events file of the run (a
+    resumed run's too)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 1, "histograms": 1})
@@ -114,7 +121,10 @@ def read_scalars(run: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
         known = ", ".join(sorted(tags)[:12]) or "none"
         raise UsageError(f"run {run} has no scalar {tag!r}; it has: {known}")
     points = events.Scalars(tag)
-    return np.array([p.step for p in points], dtype=float), np.array([p.value for p in points], dtype=float)
+    start = events.FirstEventTimestamp()
+    return (np.array([p.step for p in points], dtype=float),
+            np.array([(p.wall_time - start) / 60 for p in points], dtype=float),
+            np.array([p.value for p in points], dtype=float))
 
 
 def checkpoint_entry(run: Path, key: str) -> Any:
@@ -226,7 +236,7 @@ def draw(curves: dict[str, dict], summary: dict | None, args: argparse.Namespace
                         label=f"{label} ({runs_text(c['runs'])})")
         colors[label] = line.get_color()
         ax.fill_between(c["steps"], c["low"], c["high"], color=colors[label], alpha=0.2, linewidth=0)
-    ax.set_xlabel("step")
+    ax.set_xlabel("minutes of the run" if args.x == "time" else "step")
     ax.set_ylabel(f"{args.tag} ({args.stat.upper() if args.stat == 'iqm' else 'mean'}, 95 % CI)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")

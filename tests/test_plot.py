@@ -81,3 +81,17 @@ def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys):
     taken.write_bytes(b"mine")
     fails([str(runs), "--out", str(taken)], "already exists")
     assert taken.read_bytes() == b"mine"
+
+
+def test_group_by_run_against_time(runs, tmp_path, capsys):
+    """Every run its own curve (per seed), x in minutes since the run's first event."""
+    summary = plot_json([str(runs / "lr1e-3-s*"), "--tag", "eval/mean_reward", "--group-by", "run", "--x", "time",
+                         "--out", str(tmp_path / "t.png")], capsys)
+    assert summary["x"] == "time"
+    assert sorted(summary["groups"]) == [str(runs / "lr1e-3-s0"), str(runs / "lr1e-3-s1")]
+    for group in summary["groups"].values():
+        first, last = group["x_range"]
+        assert len(group["runs"]) == 1 and 0 <= first < last < 5  # minutes: a tiny run's evaluations
+    by_step = plot_json([str(runs / "lr1e-3-s0"), "--tag", "eval/mean_reward", "--group-by", "run", "--out",
+                         str(tmp_path / "s.png")], capsys)
+    assert list(by_step["groups"].values())[0]["x_range"] == [256.0, 1024.0]
