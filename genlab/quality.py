@@ -54,12 +54,40 @@ def iou(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
 
 
-def _best(x: torch.Tensor, cand: torch.Tensor, images: torch.Tensor,
-          resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
+def pack(on: np.ndarray) -> np.ndarray:
+    """Binary images as bits, bool (..., P) → uint64 (..., ⌈P/64⌉), zero-padded (zeros count in no intersection)."""
+    bits = np.packbits(on, axis=-1)
+    bits = np.pad(bits, [(0, 0)] * (bits.ndim - 1) + [(0, -bits.shape[-1] % 8)])
+    return bits.view(np.uint64)
+
+
+def packed_iou(x: np.ndarray, x_area: np.ndarray, r: np.ndarray, r_area: np.ndarray) -> np.ndarray:
+    """`iou` of packed images: x (B, W) with areas (B,), r (B, K, W) with areas (B, K) → (B, K) float32, the
+    intersection by popcount (≈ 300 times faster than comparing pixels as bytes)."""
+    inter = np.bitwise_count(x[:, None, :] & r).sum(-1, dtype=np.int64)
+    union = x_area[:, None] + r_area - inter
+    ratio = inter.astype(np.float32) / np.maximum(union, 1).astype(np.float32)  # float32, as `iou` divides
+    return np.where(union > 0, ratio, np.float32(1.0))
+
+
+@cache
+def _packed(resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every render at `resolution` binarised and packed (N, W) uint64, and its area (N,)."""
+    images = renders(resolution)
+    words, area = [], []
+    for start in range(0, len(images), 65536):  # a 64 px bool copy of all renders at once would take 3 GB
+        on = _binary(images[start:start + 65536], resolution).reshape(-1, resolution**2).numpy()
+        words.append(pack(on))
+        area.append(on.sum(1, dtype=np.int64))
+    return np.concatenate(words), np.concatenate(area)
+
+
+def _best(x: torch.Tensor, cand: torch.Tensor, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Best IoU (B,) of samples x (B, 1, r, r) among candidate factor rows cand (B, K, 5), and that row (B, 5)."""
-    flat = torch.from_numpy(shapes.index_of(cand.reshape(-1, 5).numpy())).reshape(cand.shape[:2])
-    renders = _binary(images[flat], resolution).reshape(*flat.shape, -1)  # (B, K, r·r) bool
-    value, arg = iou(x.reshape(len(x), -1), renders).max(1)
+    flat = shapes.index_of(cand.reshape(-1, 5).numpy()).reshape(cand.shape[:2])
+    words, area = _packed(resolution)
+    on = (x.reshape(len(x), -1) >= 0.5).numpy()
+    value, arg = torch.from_numpy(packed_iou(pack(on), on.sum(1, dtype=np.int64), words[flat], area[flat])).max(1)
     return value, cand[torch.arange(len(x)), arg]
 
 
@@ -94,8 +122,8 @@ def match(samples: torch.Tensor, net: FactorNet, images: torch.Tensor | None = N
         tops = [logits.topk(k, dim=1).indices for logits, k in zip(net(x), TOP_K)]  # [(B, k_i)]
         grids = torch.meshgrid(*[torch.arange(k) for k in TOP_K], indexing="ij")
         cand = torch.stack([top[:, g.reshape(-1)] for top, g in zip(tops, grids)], dim=-1)  # (B, K, 5)
-        value, factors = _best(x, cand, images, resolution)
-        _search(x, value, factors, images, resolution, max_rounds)
+        value, factors = _best(x, cand, resolution)
+        _search(x, value, factors, resolution, max_rounds)
         best_iou.append(value)
         best_factors.append(factors)
     value, factors = torch.cat(best_iou), torch.cat(best_factors)
@@ -125,8 +153,7 @@ def brute_force(x: torch.Tensor, images: torch.Tensor, resolution: int,
     return best, index
 
 
-def _search(x: torch.Tensor, value: torch.Tensor, factors: torch.Tensor, images: torch.Tensor, resolution: int,
-            max_rounds: int) -> None:
+def _search(x: torch.Tensor, value: torch.Tensor, factors: torch.Tensor, resolution: int, max_rounds: int) -> None:
     """Local search, in place on value (B,) and factors (B, 5): each round moves every sample that can
     improve to its best neighbour (`_offsets`); samples stop when no neighbour is better."""
     sizes, moves = torch.tensor(shapes.SIZES), _offsets()
@@ -136,7 +163,7 @@ def _search(x: torch.Tensor, value: torch.Tensor, factors: torch.Tensor, images:
         near[..., :2] = torch.where(moves[:, :2] >= 0, moves[:, :2], factors[active, None, :2])
         near[..., 2] %= sizes[2] - 1  # orientation wraps around: its last value, 2π, is its first, 0
         near = torch.minimum(near.clamp(min=0), sizes - 1)
-        new_value, new_factors = _best(x[active], near, images, resolution)
+        new_value, new_factors = _best(x[active], near, resolution)
         better = new_value > value[active]
         active = active[better]
         if not len(active):

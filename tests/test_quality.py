@@ -18,6 +18,18 @@ def test_iou_of_binarised_images():
     assert quality.iou(torch.zeros(1, 4), torch.zeros(1, 1, 4)).item() == 1.0  # empty vs empty
 
 
+@pytest.mark.parametrize("pixels", [4, 64, 784, 1024])  # 784 (28 × 28): bits that do not fill the last word
+def test_packed_iou_is_iou(pixels):
+    gen = torch.Generator().manual_seed(pixels)
+    x = (torch.rand(6, pixels, generator=gen) < 0.3).float()
+    r = (torch.rand(6, 9, pixels, generator=gen) < 0.3).float()
+    r[0, 0], x[1], r[1, 0] = x[0], 0.0, 0.0  # identical images, and two empty ones (IoU 1)
+    xb, rb = x.numpy() >= 0.5, r.numpy() >= 0.5
+    packed = quality.packed_iou(quality.pack(xb), xb.sum(1), quality.pack(rb), rb.sum(2))
+    assert packed.dtype == np.float32 and np.array_equal(packed, quality.iou(x, r).numpy())
+    assert packed[0, 0] == packed[1, 0] == 1.0
+
+
 def test_coverage_of_the_whole_grid_is_zero_and_a_collapse_is_log_n():
     every = shapes.factors_of(np.arange(shapes.N_IMAGES))
     cov = quality.coverage(every)
