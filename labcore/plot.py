@@ -226,7 +226,8 @@ def draw(curves: dict[str, dict], summary: dict | None, args: argparse.Namespace
     matplotlib.use("Agg")  # files only: no display is needed or used
     import matplotlib.pyplot as plt
 
-    panels = ("iqm", "median", "mean", "optimality_gap") if summary else ()
+    panels = tuple(name for name in ("iqm", "median", "mean", "optimality_gap")  # the gap only where a target is known
+                   if summary and any(name in g for g in summary["groups"].values()))
     fig = plt.figure(figsize=(10, 7 if panels else 5), layout="constrained")
     grid = fig.add_gridspec(2 if panels else 1, max(len(panels), 1), height_ratios=[2, 1] if panels else None)
     ax = fig.add_subplot(grid[0, :])
