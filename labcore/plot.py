@@ -80,7 +80,7 @@ def plot(args: argparse.Namespace, describe: Callable[[Path], RunInfo]) -> int:
     curves = {labels[k]: curve(members, statistic) for k, members in groups.items()}
     summary: dict[str, Any] = {"tag": args.tag, "group_by": args.group_by, "x": args.x, "groups": {}}
     for key, members in groups.items():
-        span = [float(curves[labels[key]]["steps"][i]) for i in (0, -1)]
+        span = [float(curves[labels[key]]["x"][i]) for i in (0, -1)]
         summary["groups"][labels[key]] = {"runs": [str(run) for run, *_ in members], "x_range": span}
     if args.aggregate:
         aggregate(groups, labels, args.target, summary)
@@ -176,14 +176,14 @@ def short(value: Any) -> str:
 
 
 def curve(members: list, statistic: stats.Statistic) -> dict[str, np.ndarray]:
-    """The group's runs on a shared grid (from the latest first step to the earliest last step), and the
-    statistic with its band."""
-    first = max(steps[0] for _, _, steps, _ in members)
-    last = min(steps[-1] for _, _, steps, _ in members)
+    """The group's runs on a shared grid of x (steps or minutes, from the latest first to the earliest last), and
+    the statistic with its band."""
+    first = max(x[0] for _, _, x, _ in members)
+    last = min(x[-1] for _, _, x, _ in members)
     grid = np.linspace(first, last, GRID_POINTS) if last > first else np.array([last])
-    values = np.stack([np.interp(grid, steps, vals) for _, _, steps, vals in members])  # (runs, points)
+    values = np.stack([np.interp(grid, x, vals) for _, _, x, vals in members])  # (runs, points)
     estimate, low, high = stats.curve_band(values, statistic)
-    return {"steps": grid, "estimate": estimate, "low": low, "high": high, "runs": len(members)}
+    return {"x": grid, "estimate": estimate, "low": low, "high": high, "runs": len(members)}
 
 
 def aggregate(groups: dict[str, list], labels: dict[str, str], target: float | None, summary: dict) -> None:
@@ -233,10 +233,10 @@ def draw(curves: dict[str, dict], summary: dict | None, args: argparse.Namespace
     ax = fig.add_subplot(grid[0, :])
     colors = {}
     for label, c in curves.items():
-        line, = ax.plot(c["steps"], c["estimate"], marker="o" if len(c["steps"]) == 1 else None,
+        line, = ax.plot(c["x"], c["estimate"], marker="o" if len(c["x"]) == 1 else None,
                         label=f"{label} ({runs_text(c['runs'])})")
         colors[label] = line.get_color()
-        ax.fill_between(c["steps"], c["low"], c["high"], color=colors[label], alpha=0.2, linewidth=0)
+        ax.fill_between(c["x"], c["low"], c["high"], color=colors[label], alpha=0.2, linewidth=0)
     ax.set_xlabel("minutes of the run" if args.x == "time" else "step")
     ax.set_ylabel(f"{args.tag} ({args.stat.upper() if args.stat == 'iqm' else 'mean'}, 95 % CI)")
     ax.grid(alpha=0.3)
