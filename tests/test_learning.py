@@ -56,8 +56,12 @@ def test_gan_recipe_reaches_its_target(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_beta_tcvae_recipe_disentangles_shapes(tmp_path, capsys):
-    """The recipe's target: median MIG ≥ 0.35 over 3 seeds, each within 30 minutes on 2 CPU cores
-    (93 min with the final evaluations, measured)."""
-    results = [_genlab_result(tmp_path / str(seed), capsys, ["beta-tcvae", "--seed", str(seed)]) for seed in range(3)]
+    """The recipe's target on 5 seeds its search never used (it tuned on seeds 10-12): median MIG ≥ 0.40 and no
+    seed below 0.30, each within 30 minutes of training on 2 CPU cores (2 h 5 min with the final evaluations,
+    measured)."""
+    seeds = range(100, 105)
+    results = [_genlab_result(tmp_path / str(seed), capsys, ["beta-tcvae", "--seed", str(seed)]) for seed in seeds]
     assert all(r["train_seconds"] < 1800 for r in results)
-    assert sorted(r["mig"] for r in results)[1] >= 0.35
+    migs = sorted(r["mig"] for r in results)
+    assert migs[2] >= 0.40
+    assert migs[0] >= 0.30
