@@ -238,7 +238,8 @@ def draw(curves: dict[str, dict], summary: dict | None, args: argparse.Namespace
         colors[label] = line.get_color()
         ax.fill_between(c["x"], c["low"], c["high"], color=colors[label], alpha=0.2, linewidth=0)
     ax.set_xlabel("minutes of the run" if args.x == "time" else "step")
-    ax.set_ylabel(f"{args.tag} ({args.stat.upper() if args.stat == 'iqm' else 'mean'}, 95 % CI)")
+    statistic = f" ({args.stat.upper() if args.stat == 'iqm' else 'mean'}, 95 % CI)"
+    ax.set_ylabel(args.tag + ("" if all(c["runs"] == 1 for c in curves.values()) else statistic))
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     for i, name in enumerate(panels):
