@@ -14,29 +14,21 @@ import json
 import statistics
 from pathlib import Path
 
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from labcore.errors import UsageError
+from labcore.plot import read_scalars
 
 FINAL = ("mig", "factor_vae", "beta_vae", "sap", "dci_disentanglement", "dci_completeness", "dci_informativeness",
          "active_dims", "train_seconds", "eval_seconds")
 
 
 def curve(run: Path) -> list[tuple[int, float, float]]:
-    """(step, minutes since the run started, MIG) at every logged MIG (periodic MIGs include the time of the
+    """(step, minutes since the run's first event, MIG) at every logged MIG (periodic MIGs include the time of the
     evaluations before them)."""
-    acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
-    acc.Reload()
-    tags = acc.Tags()["scalars"]
-    if "eval/mig" not in tags:  # no evaluation logged yet (or not a genlab run)
+    try:
+        steps, minutes, values = read_scalars(run, "eval/mig")
+    except UsageError:  # no evaluation logged yet (or not a genlab run)
         return []
-    start = min(e.wall_time for tag in tags for e in acc.Scalars(tag)[:1])
-    first_step = min(e.step for tag in tags for e in acc.Scalars(tag)[:1])
-    # the first scalars are written after log_freq steps: extrapolate the start back by that much
-    per_step = None
-    losses = acc.Scalars("loss/total") if "loss/total" in tags else []  # none in a run shorter than log_freq
-    if len(losses) > 1:
-        per_step = (losses[-1].wall_time - losses[0].wall_time) / (losses[-1].step - losses[0].step)
-    start -= (per_step or 0.0) * first_step
-    return [(e.step, (e.wall_time - start) / 60, e.value) for e in acc.Scalars("eval/mig")]
+    return [(int(s), float(m), float(v)) for s, m, v in zip(steps, minutes, values)]
 
 
 def main() -> None:
